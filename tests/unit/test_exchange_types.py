@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
+from leveret.amqp.table import Int8, Int64, LongStrBytes, Timestamp
 from leveret.broker.exchange_types import (
     EXCHANGE_TYPES,
     DirectExchange,
@@ -391,6 +392,12 @@ def test_headers_values_compare_by_value_and_kind() -> None:
     assert headers_routed({"a": {"n": [1, "x"]}}, {"a": {"n": [1, "x"]}})
     assert not headers_routed({"a": {"n": [1, "x"]}}, {"a": {"n": [1, "y"]}})
     assert not headers_routed({"a": [1]}, {"a": [True]})
+    # Decoded wire values: every integer width is one kind, a timestamp is another.
+    assert headers_routed({"a": 7}, {"a": Int8(7)})
+    assert headers_routed({"a": Int64(7)}, {"a": Int8(7)})
+    assert not headers_routed({"a": 7}, {"a": Timestamp(7)})
+    assert headers_routed({"a": Timestamp(7)}, {"a": Timestamp(7)})
+    assert headers_routed({"a": b"\xff"}, {"a": LongStrBytes(b"\xff")})
 
 
 def test_headers_ignore_routing_key_and_dedupe() -> None:

@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import ClassVar
 
+from leveret.amqp.table import Timestamp
+
 __all__ = [
     "BindingKey",
     "DestinationSet",
@@ -36,6 +38,7 @@ _CLASS_BY_TYPE: dict[type, str] = {
     bytearray: "bytes",
     memoryview: "bytes",
     type(None): "void",
+    Timestamp: "timestamp",
     decimal.Decimal: "decimal",
     datetime.datetime: "timestamp",
     dict: "table",
@@ -49,7 +52,7 @@ def type_class(value: object) -> str:
 
     Like RabbitMQ, all integer widths are one class and so are float/double, but a
     boolean is never equal to an integer and an integer never to a float (Python's
-    ``True == 1 == 1.0`` notwithstanding).
+    ``True == 1 == 1.0`` notwithstanding); a decoded ``Timestamp`` is not an integer.
     """
     cls = _CLASS_BY_TYPE.get(type(value))
     if cls is not None:
@@ -57,6 +60,7 @@ def type_class(value: object) -> str:
     # Subclasses (e.g. a codec's ShortInt(int)); bool before int since bool <: int.
     for base, name in (
         (bool, "bool"),
+        (Timestamp, "timestamp"),
         (int, "int"),
         (float, "float"),
         (str, "str"),
