@@ -1,0 +1,200 @@
+"""The broker's side of an AMQP channel: consumers, delivery tags, unacked messages, QoS.
+
+Everything here is synchronous; what must reach the client goes through the ``DeliverySink``
+the server layer provides, so this module never touches frames or sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable
+from typing import Protocol
+
+from leveret.amqp.errors import NOT_ALLOWED, PRECONDITION_FAILED, ChannelError, ConnectionError_
+from leveret.broker.consumer import Consumer
+from leveret.broker.message import Message, QueueEntry
+from leveret.broker.queue import Queue
+
+
+class DeliverySink(Protocol):
+    """What a channel needs from the connection that carries it."""
+
+    @property
+    def writable(self) -> bool:
+        """False while the client's socket buffer is full: stop delivering."""
+        ...
+
+    def deliver(
+        self,
+        consumer_tag: str,
+        delivery_tag: int,
+        redelivered: bool,
+        message: Message,
+    ) -> None: ...
+
+    def consumer_cancelled(self, consumer_tag: str) -> None:
+        """The broker cancelled a consumer (its queue went away)."""
+        ...
+
+
+class Delivery:
+    __slots__ = ("consumer", "entry", "queue", "tag")
+
+    def __init__(self, tag: int, queue: Queue, entry: QueueEntry, consumer: Consumer | None):
+        self.tag = tag
+        self.queue = queue
+        self.entry = entry
+        self.consumer = consumer
+
+
+def random_name(prefix: str) -> str:
+    """RabbitMQ-style generated names: prefix + 22 characters of url-safe base64."""
+    return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+class Channel:
+    __slots__ = (
+        "connection",
+        "consumer_unacked",
+        "consumers",
+        "global_prefetch",
+        "last_queue",
+        "next_tag",
+        "number",
+        "prefetch_count",
+        "sink",
+        "unacked",
+    )
+
+    def __init__(self, number: int, connection: object, sink: DeliverySink):
+        self.number = number
+        self.connection = connection
+        self.sink = sink
+        self.consumers: dict[str, Consumer] = {}
+        self.unacked: dict[int, Delivery] = {}  # insertion order is delivery-tag order
+        self.next_tag = 1
+        self.prefetch_count = 0  # applies to consumers created after basic.qos(global=false)
+        self.global_prefetch = 0  # shared by all consumers of the channel
+        self.consumer_unacked = 0
+        self.last_queue: str | None = None  # for the empty queue-name shortcut
+
+    # -- consuming ------------------------------------------------------------------------
+
+    def consume(
+        self, queue: Queue, tag: str, *, no_ack: bool, exclusive: bool
+    ) -> Consumer:
+        if not tag:
+            tag = random_name("amq.ctag-")
+        elif tag in self.consumers:
+            raise ConnectionError_(NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
+        consumer = Consumer(
+            tag, self, queue, no_ack=no_ack, exclusive=exclusive, prefetch=self.prefetch_count
+        )
+        self.consumers[tag] = consumer
+        return consumer
+
+    def cancel(self, tag: str) -> Consumer | None:
+        consumer = self.consumers.pop(tag, None)
+        if consumer is not None:
+            consumer.queue.remove_consumer(consumer)
+        return consumer
+
+    def forget_consumer(self, tag: str) -> None:
+        """The queue is gone: drop the consumer without touching the queue."""
+        self.consumers.pop(tag, None)
+
+    def deliver(self, consumer: Consumer, queue: Queue, entry: QueueEntry) -> None:
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        if not consumer.no_ack:
+            self.unacked[tag] = Delivery(tag, queue, entry, consumer)
+            consumer.unacked += 1
+            self.consumer_unacked += 1
+        self.sink.deliver(consumer.tag, tag, entry.redelivered, entry.message)
+
+    def get(self, queue: Queue, *, no_ack: bool) -> tuple[int, QueueEntry] | None:
+        entry = queue.get()
+        if entry is None:
+            return None
+        tag = self.next_tag
+        self.next_tag = tag + 1
+        if not no_ack:
+            self.unacked[tag] = Delivery(tag, queue, entry, None)
+        return tag, entry
+
+    # -- settling -------------------------------------------------------------------------
+
+    def settle(self, delivery_tag: int, multiple: bool) -> list[Delivery]:
+        """Remove and return the deliveries an ack/nack/reject names; 406 if there are none."""
+        # As in RabbitMQ, the named tag must be outstanding even with multiple=true.
+        if delivery_tag == 0 and multiple:
+            settled = list(self.unacked.values())
+            self.unacked.clear()
+        elif delivery_tag not in self.unacked:
+            raise ChannelError(PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}")
+        elif multiple:
+            settled = []
+            for tag in list(self.unacked):
+                if tag > delivery_tag:
+                    break
+                settled.append(self.unacked.pop(tag))
+        else:
+            settled = [self.unacked.pop(delivery_tag)]
+        for delivery in settled:
+            consumer = delivery.consumer
+            if consumer is not None:
+                consumer.unacked -= 1
+                self.consumer_unacked -= 1
+        return settled
+
+    def ack(self, delivery_tag: int, multiple: bool) -> None:
+        settled = self.settle(delivery_tag, multiple)
+        self._dispatch(settled)
+
+    def reject(self, delivery_tag: int, multiple: bool, requeue: bool) -> None:
+        settled = self.settle(delivery_tag, multiple)
+        if requeue:
+            requeue_deliveries(settled)
+        else:
+            self._dispatch(settled)
+
+    def recover(self) -> None:
+        settled = self.settle(0, True)
+        requeue_deliveries(settled)
+
+    def check_tags(self, delivery_tag: int, multiple: bool) -> None:
+        """Validate an ack inside a transaction without settling it yet."""
+        if (delivery_tag != 0 or not multiple) and delivery_tag not in self.unacked:
+            raise ChannelError(PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}")
+
+    def _dispatch(self, settled: Iterable[Delivery]) -> None:
+        """Settling frees prefetch credit: let the queues involved deliver again."""
+        for queue in {d.queue for d in settled}:
+            if queue.consumers:
+                queue.dispatch()
+
+    def resume(self) -> None:
+        """The client can take deliveries again (its socket drained)."""
+        for queue in {c.queue for c in self.consumers.values()}:
+            queue.dispatch()
+
+    # -- closing --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Cancel every consumer, then requeue every unacked delivery in original order."""
+        for tag in list(self.consumers):
+            self.cancel(tag)
+        pending = list(self.unacked.values())
+        self.unacked.clear()
+        self.consumer_unacked = 0
+        requeue_deliveries(pending)
+
+
+def requeue_deliveries(deliveries: Iterable[Delivery]) -> None:
+    by_queue: dict[Queue, list[QueueEntry]] = {}
+    for delivery in deliveries:
+        if not delivery.queue.deleted:
+            by_queue.setdefault(delivery.queue, []).append(delivery.entry)
+    for queue, entries in by_queue.items():
+        queue.requeue(entries)

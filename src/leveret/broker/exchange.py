@@ -1,0 +1,31 @@
+"""An exchange: a name, flags, and a routing table of its type."""
+
+from __future__ import annotations
+
+from leveret.broker.exchange_types import ExchangeType
+
+
+class Exchange:
+    __slots__ = ("__weakref__", "arguments", "auto_delete", "durable", "internal", "name",
+                 "router", "type_name")
+
+    def __init__(
+        self,
+        name: str,
+        router: ExchangeType,
+        *,
+        durable: bool = True,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: dict[str, object] | None = None,
+    ):
+        self.name = name
+        self.router = router
+        self.type_name = router.name
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.internal = internal
+        self.arguments = arguments or {}
+
+    def __repr__(self) -> str:
+        return f"<Exchange {self.name!r} {self.type_name}>"

@@ -1,0 +1,329 @@
+"""A virtual host: its exchanges, queues and bindings, and the rules for changing them.
+
+Error texts follow RabbitMQ's, since clients match on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from leveret.amqp.errors import (
+    ACCESS_REFUSED,
+    NOT_FOUND,
+    PRECONDITION_FAILED,
+    RESOURCE_LOCKED,
+    ChannelError,
+)
+from leveret.broker.channel import random_name
+from leveret.broker.exchange import Exchange
+from leveret.broker.exchange_types import EXCHANGE_TYPES
+from leveret.broker.message import Message
+from leveret.broker.queue import Queue, Scheduler
+
+# Queue arguments RabbitMQ compares on redeclaration; others are accepted and ignored.
+EQUIVALENT_QUEUE_ARGS = (
+    "x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+    "x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+    "x-single-active-consumer", "x-queue-type", "x-queue-version",
+)
+EQUIVALENT_EXCHANGE_ARGS = ("alternate-exchange",)
+PREDECLARED_EXCHANGES = (
+    ("amq.direct", "direct"),
+    ("amq.fanout", "fanout"),
+    ("amq.topic", "topic"),
+    ("amq.headers", "headers"),
+    ("amq.match", "headers"),
+)
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        kind = "bool"
+    elif isinstance(value, int):
+        kind = "long"
+    elif isinstance(value, str):
+        kind = "longstr"
+    elif isinstance(value, float):
+        kind = "double"
+    else:
+        kind = "table"
+    return f"the value '{value}' of type '{kind}'"
+
+
+class VirtualHost:
+    def __init__(self, name: str, schedule: Scheduler | None = None):
+        self.name = name
+        self.exchanges: dict[str, Exchange] = {}
+        self.queues: dict[str, Queue] = {}
+        self._schedule = schedule
+        self._default = Exchange("", EXCHANGE_TYPES["direct"]())
+        self.exchanges[""] = self._default
+        for name_, type_name in PREDECLARED_EXCHANGES:
+            self.exchanges[name_] = Exchange(name_, EXCHANGE_TYPES[type_name]())
+
+    def _where(self) -> str:
+        return f"in vhost '{self.name}'"
+
+    # -- exchanges ------------------------------------------------------------------------
+
+    def get_exchange(self, name: str) -> Exchange:
+        exchange = self.exchanges.get(name)
+        if exchange is None:
+            raise ChannelError(NOT_FOUND, f"no exchange '{name}' {self._where()}")
+        return exchange
+
+    def declare_exchange(
+        self,
+        name: str,
+        type_name: str,
+        *,
+        passive: bool = False,
+        durable: bool = False,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: Mapping[str, object] | None = None,
+    ) -> Exchange:
+        if passive:
+            return self.get_exchange(name)
+        if name == "":
+            raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
+        router_class = EXCHANGE_TYPES.get(type_name)
+        if router_class is None:
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"invalid type '{type_name}' for exchange '{name}' {self._where()}",
+            )
+        args = dict(arguments or {})
+        existing = self.exchanges.get(name)
+        if existing is not None:
+            what = f"exchange '{name}' {self._where()}"
+            if existing.type_name != type_name:
+                raise _inequivalent("type", what, f"'{type_name}'", f"'{existing.type_name}'")
+            for flag, received, current in (
+                ("durable", durable, existing.durable),
+                ("auto_delete", auto_delete, existing.auto_delete),
+                ("internal", internal, existing.internal),
+            ):
+                if received != current:
+                    raise _inequivalent(flag, what, f"'{_bool(received)}'", f"'{_bool(current)}'")
+            _check_args(EQUIVALENT_EXCHANGE_ARGS, args, existing.arguments, what)
+            return existing
+        if name.startswith("amq."):
+            raise ChannelError(
+                ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
+            )
+        exchange = Exchange(
+            name,
+            router_class(),
+            durable=durable,
+            auto_delete=auto_delete,
+            internal=internal,
+            arguments=args,
+        )
+        self.exchanges[name] = exchange
+        return exchange
+
+    def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
+        if name == "":
+            raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
+        exchange = self.exchanges.get(name)
+        if exchange is None:
+            return  # RabbitMQ makes delete idempotent
+        if name.startswith("amq."):
+            raise ChannelError(
+                ACCESS_REFUSED,
+                f"deletion of system exchange '{name}' {self._where()} not allowed",
+            )
+        if if_unused and exchange.router.binding_count():
+            raise ChannelError(PRECONDITION_FAILED, f"exchange '{name}' {self._where()} in use")
+        self._remove_exchange(exchange)
+
+    def _remove_exchange(self, exchange: Exchange) -> None:
+        self.exchanges.pop(exchange.name, None)
+        for other in list(self.exchanges.values()):
+            if other.router.unbind_destination(exchange):
+                self._maybe_auto_delete(other)
+
+    def _maybe_auto_delete(self, exchange: Exchange) -> None:
+        if exchange.auto_delete and not exchange.router.binding_count():
+            self._remove_exchange(exchange)
+
+    # -- queues ---------------------------------------------------------------------------
+
+    def get_queue(self, name: str, owner: object | None = None) -> Queue:
+        """Look a queue up for use by ``owner``'s connection (lax exclusivity check)."""
+        queue = self.queues.get(name)
+        if queue is None:
+            raise ChannelError(NOT_FOUND, f"no queue '{name}' {self._where()}")
+        if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
+            raise self._locked(name)
+        return queue
+
+    def _locked(self, name: str) -> ChannelError:
+        return ChannelError(
+            RESOURCE_LOCKED,
+            f"cannot obtain exclusive access to locked queue '{name}' {self._where()}. "
+            "It could be originally declared on another connection or the exclusive "
+            "property value does not match that of the original declaration.",
+        )
+
+    def declare_queue(
+        self,
+        name: str,
+        owner: object,
+        *,
+        passive: bool = False,
+        durable: bool = False,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, object] | None = None,
+    ) -> Queue:
+        if passive:
+            return self.get_queue(name, owner)
+        generated = not name
+        if generated:
+            name = random_name("amq.gen-")
+        args = dict(arguments or {})
+        wanted_owner = owner if exclusive else None
+        existing = self.queues.get(name)
+        if existing is not None:
+            if existing.exclusive_owner is not wanted_owner:
+                raise self._locked(name)
+            what = f"queue '{name}' {self._where()}"
+            for flag, received, current in (
+                ("durable", durable, existing.durable),
+                ("auto_delete", auto_delete, existing.auto_delete),
+            ):
+                if received != current:
+                    raise _inequivalent(flag, what, f"'{_bool(received)}'", f"'{_bool(current)}'")
+            _check_args(EQUIVALENT_QUEUE_ARGS, args, existing.arguments, what)
+            return existing
+        if name.startswith("amq.") and not generated:
+            raise ChannelError(
+                ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
+            )
+        queue = Queue(
+            name,
+            self.name,
+            durable=durable,
+            exclusive_owner=wanted_owner,
+            auto_delete=auto_delete,
+            arguments=args,
+            schedule=self._schedule,
+        )
+        queue.on_unused = self._auto_delete_queue
+        self.queues[name] = queue
+        return queue
+
+    def delete_queue(
+        self, name: str, owner: object, *, if_unused: bool = False, if_empty: bool = False
+    ) -> int:
+        queue = self.queues.get(name)
+        if queue is None:
+            return 0  # idempotent, as in RabbitMQ
+        if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
+            raise self._locked(name)
+        if if_unused and queue.consumers:
+            raise ChannelError(PRECONDITION_FAILED, f"queue '{name}' {self._where()} in use")
+        if if_empty and queue.ready:
+            raise ChannelError(PRECONDITION_FAILED, f"queue '{name}' {self._where()} not empty")
+        count = queue.message_count
+        self.remove_queue(queue)
+        return count
+
+    def remove_queue(self, queue: Queue) -> None:
+        """Delete a queue unconditionally (owner gone, auto-delete, explicit delete)."""
+        if self.queues.get(queue.name) is not queue:
+            return
+        del self.queues[queue.name]
+        queue.deleted = True
+        for consumer in list(queue.consumers):
+            consumer.channel.forget_consumer(consumer.tag)
+            consumer.channel.sink.consumer_cancelled(consumer.tag)
+        queue.consumers.clear()
+        queue.ready.clear()
+        for exchange in list(self.exchanges.values()):
+            if exchange.router.unbind_destination(queue):
+                self._maybe_auto_delete(exchange)
+
+    def _auto_delete_queue(self, queue: Queue) -> None:
+        self.remove_queue(queue)
+
+    def purge_queue(self, name: str, owner: object) -> int:
+        return self.get_queue(name, owner).purge()
+
+    # -- bindings -------------------------------------------------------------------------
+
+    def _bindable_source(self, name: str) -> Exchange:
+        if name == "":
+            raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
+        return self.get_exchange(name)
+
+    def bind(
+        self,
+        source: str,
+        destination: Queue | Exchange,
+        routing_key: str,
+        arguments: Mapping[str, object] | None,
+    ) -> None:
+        exchange = self._bindable_source(source)
+        args = dict(arguments or {})
+        exchange.router.validate_binding(routing_key, args)
+        exchange.router.bind(destination, routing_key, args)
+
+    def unbind(
+        self,
+        source: str,
+        destination: Queue | Exchange,
+        routing_key: str,
+        arguments: Mapping[str, object] | None,
+    ) -> None:
+        exchange = self._bindable_source(source)
+        if exchange.router.unbind(destination, routing_key, dict(arguments or {})):
+            self._maybe_auto_delete(exchange)
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def route(self, exchange: Exchange, message: Message) -> list[Queue]:
+        """Every queue the message reaches, each once, following exchange-to-exchange links."""
+        if exchange is self._default:
+            queue = self.queues.get(message.routing_key)
+            return [queue] if queue is not None else []
+        headers = message.headers if exchange.type_name == "headers" else None
+        destinations = list(exchange.router.route(message.routing_key, headers))
+        if all(isinstance(d, Queue) for d in destinations):
+            return destinations  # type: ignore[return-value]
+        queues: dict[Queue, None] = {}
+        seen = {exchange}
+        pending = destinations
+        while pending:
+            destination = pending.pop(0)
+            if isinstance(destination, Queue):
+                queues[destination] = None
+            elif isinstance(destination, Exchange) and destination not in seen:
+                seen.add(destination)
+                if destination.type_name == "headers":
+                    headers = message.headers
+                pending.extend(destination.router.route(message.routing_key, headers))
+        return list(queues)
+
+
+def _inequivalent(arg: str, what: str, received: str, current: str) -> ChannelError:
+    return ChannelError(
+        PRECONDITION_FAILED,
+        f"inequivalent arg '{arg}' for {what}: received {received} but current is {current}",
+    )
+
+
+def _check_args(
+    keys: tuple[str, ...], received: Mapping[str, object], current: Mapping[str, object], what: str
+) -> None:
+    for key in keys:
+        new, old = received.get(key), current.get(key)
+        if new != old:
+            raise _inequivalent(key, what, _describe(new), _describe(old))

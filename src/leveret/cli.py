@@ -1,0 +1,56 @@
+"""Command line: ``leveret serve`` runs the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from leveret import __version__
+from leveret.server.config import Config, default_data_dir
+from leveret.server.node import DataDirLocked, Node
+
+
+@click.group()
+@click.version_option(__version__, prog_name="leveret")
+def main() -> None:
+    """Leveret, an AMQP 0-9-1 message broker that behaves like RabbitMQ."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5672, show_default=True, type=click.IntRange(0, 65535),
+              help="AMQP port (0 picks a free one).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Data directory [default: {default_data_dir()}].")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+def serve(host: str, port: int, data_dir: Path | None, log_level: str) -> None:
+    """Run the broker until SIGINT or SIGTERM."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = Config(host=host, port=port, data_dir=data_dir or default_data_dir())
+    try:
+        asyncio.run(_serve(config))
+    except DataDirLocked as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+async def _serve(config: Config) -> None:
+    node = Node(config)
+    await node.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await node.stop()

@@ -1,0 +1,26 @@
+"""Broker settings, with RabbitMQ's defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "leveret"
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 5672
+    data_dir: Path = field(default_factory=default_data_dir)
+    frame_max: int = 131072
+    channel_max: int = 2047
+    heartbeat: int = 60
+    handshake_timeout: float = 10.0
+    # RabbitMQ 4.x's default max_message_size.
+    max_message_size: int = 16 * 1024 * 1024
+    cluster_name: str = "leveret"

@@ -1,0 +1,511 @@
+"""asyncio adapter for one AMQP connection: handshake, heartbeats, writes, error handling.
+
+Protocol rules live in ``leveret.amqp.connection``; the broker's rules in ``leveret.broker``;
+per-method behaviour in ``leveret.server.handlers``. This module glues them to a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from leveret import __version__
+from leveret.amqp import spec
+from leveret.amqp.connection import (
+    PROTOCOL_HEADER,
+    BadProtocolHeader,
+    ChannelFault,
+    ContentReceived,
+    Event,
+    HeaderReceived,
+    MethodReceived,
+    ServerConnection,
+)
+from leveret.amqp.errors import (
+    ACCESS_REFUSED,
+    COMMAND_INVALID,
+    CONNECTION_FORCED,
+    INTERNAL_ERROR,
+    NOT_ALLOWED,
+    UNEXPECTED_FRAME,
+    AMQPError,
+    ChannelError,
+    ConnectionError_,
+)
+from leveret.amqp.frames import HEARTBEAT_FRAME, encode_content_frames, encode_method_frame
+from leveret.amqp.sasl import MECHANISMS, SASLError, parse_response
+from leveret.broker.vhost import VirtualHost
+from leveret.server import handlers
+from leveret.server.session import Session
+
+if TYPE_CHECKING:
+    from leveret.broker.auth import User
+    from leveret.broker.queue import Queue
+    from leveret.server.node import Node
+
+log = logging.getLogger("leveret.connection")
+
+# Capabilities are advertised only when Leveret really implements them.
+SERVER_CAPABILITIES = {
+    "publisher_confirms": True,
+    "exchange_exchange_bindings": True,
+    "basic.nack": True,
+    "consumer_cancel_notify": True,
+    "authentication_failure_close": True,
+    "per_consumer_qos": True,
+}
+# RabbitMQ waits this long before dropping a connection it refused, to slow brute force.
+SILENT_CLOSE_DELAY = 3.0
+CLOSE_OK_TIMEOUT = 3.0
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+
+
+class State(Enum):
+    AWAIT_HEADER = 1
+    AWAIT_START_OK = 2
+    AWAIT_TUNE_OK = 3
+    AWAIT_OPEN = 4
+    OPEN = 5
+    CLOSING = 6  # we sent connection.close and wait for close-ok
+    CLOSED = 7
+
+
+class AMQPConnection(asyncio.Protocol):
+    def __init__(self, node: Node):
+        self.node = node
+        config = node.config
+        self.proto = ServerConnection(config.frame_max, config.max_message_size)
+        self.proto.channel_max = config.channel_max
+        self.state = State.AWAIT_HEADER
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] | None = None
+        self.sessions: dict[int, Session] = {}
+        self.vhost: VirtualHost | None = None
+        self.user: User | None = None
+        self.exclusive_queues: list[Queue] = []
+        self.client_properties: dict[str, object] = {}
+        self.cancel_notify = False
+        self.auth_failure_close = False
+        self.frame_max = config.frame_max
+        self.channel_max = config.channel_max
+        self.heartbeat = 0
+        self.writable = True
+        self.confirms_pending: set[Session] = set()
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
+        self._last_received = self._loop.time()
+        self._sent_since_tick = False
+        self._timers: list[asyncio.TimerHandle] = []
+        self._heartbeat_timer: asyncio.TimerHandle | None = None
+        self._torn_down = False
+
+    def __repr__(self) -> str:
+        return f"<AMQPConnection {self.peer}>"
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None
+        self.node.connections.add(self)
+        self._later(self.node.config.handshake_timeout, self._handshake_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state = State.CLOSED
+        self._teardown()
+        for timer in self._timers:
+            timer.cancel()
+        if self._heartbeat_timer is not None:
+            self._heartbeat_timer.cancel()
+        self.node.connections.discard(self)
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        for session in list(self.sessions.values()):
+            session.channel.resume()
+
+    def data_received(self, data: bytes) -> None:
+        if self.state is State.CLOSED:
+            return
+        self._last_received = self._loop.time()
+        try:
+            for event in self.proto.receive(data):
+                if self.state is State.CLOSED:
+                    break
+                self._on_event(event)
+        except BadProtocolHeader:
+            self._write_now(PROTOCOL_HEADER)
+            self._close_transport()
+        except AMQPError as error:
+            self.fail(error)
+        except Exception:
+            log.exception("internal error on %r", self)
+            self.fail(ConnectionError_(INTERNAL_ERROR, "internal error"))
+        self._flush()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if self.state is State.OPEN:
+            if isinstance(event, ContentReceived):
+                session = self.sessions.get(event.channel)
+                if session is not None:
+                    self._run(
+                        session,
+                        event.method,
+                        lambda s=session: handlers.publish(
+                            self, s, event.method, event.properties_raw, event.body
+                        ),
+                    )
+                return
+            if isinstance(event, MethodReceived):
+                if event.channel == 0:
+                    self._on_connection_method(event.method)
+                else:
+                    self._on_channel_method(event.channel, event.method)
+                return
+            if isinstance(event, ChannelFault):
+                self.channel_error(event.channel, event.error)
+            return  # heartbeats only refresh _last_received
+        if self.state is State.CLOSING:
+            if isinstance(event, MethodReceived) and event.channel == 0:
+                if isinstance(event.method, spec.ConnectionClose):
+                    self.send_method(0, spec.ConnectionCloseOk())
+                    self._close_transport()
+                elif isinstance(event.method, spec.ConnectionCloseOk):
+                    self._close_transport()
+            return
+        if isinstance(event, HeaderReceived):
+            self.state = State.AWAIT_START_OK
+            self._send_start()
+        elif isinstance(event, MethodReceived) and event.channel == 0:
+            self._on_handshake(event.method)
+        elif self.state is State.AWAIT_OPEN:
+            raise ConnectionError_(UNEXPECTED_FRAME, "expected 'connection.open'")
+        elif self.state is not State.CLOSED:
+            self._silent_close()
+
+    def _run(self, session: Session, method: spec.Method, action: object) -> None:
+        try:
+            action()  # type: ignore[operator]
+        except ChannelError as error:
+            if not error.class_id:
+                error.class_id, error.method_id = method.CLASS_ID, method.METHOD_ID
+            self.channel_error(session.number, error)
+        except ConnectionError_ as error:
+            if not error.class_id:
+                error.class_id, error.method_id = method.CLASS_ID, method.METHOD_ID
+            raise
+
+    def _on_channel_method(self, number: int, method: spec.Method) -> None:
+        if isinstance(method, spec.ChannelOpen):
+            self.sessions[number] = Session(self, number)
+            self.send_method(number, spec.ChannelOpenOk())
+            return
+        if isinstance(method, spec.ChannelCloseOk):
+            self.proto.channel_closed(number)
+            return
+        session = self.sessions.get(number)
+        if isinstance(method, spec.ChannelClose):
+            if session is not None:
+                del self.sessions[number]
+                self.confirms_pending.discard(session)
+                session.channel.close()
+            self.send_method(number, spec.ChannelCloseOk())
+            self.proto.channel_closed(number)
+            return
+        if session is None:
+            return
+        handler = handlers.HANDLERS.get(type(method))
+        if handler is None:
+            raise ConnectionError_(
+                COMMAND_INVALID,
+                f"unexpected method {method.NAME}",
+                method.CLASS_ID,
+                method.METHOD_ID,
+            )
+        self._run(session, method, lambda: handler(self, session, method))
+
+    def _on_connection_method(self, method: spec.Method) -> None:
+        if isinstance(method, spec.ConnectionClose):
+            self._teardown()
+            self.send_method(0, spec.ConnectionCloseOk())
+            self._close_transport()
+        elif isinstance(method, spec.ConnectionCloseOk):
+            self._close_transport()
+        elif isinstance(method, spec.ConnectionUpdateSecret):
+            self.send_method(0, spec.ConnectionUpdateSecretOk())
+        elif isinstance(method, spec.ConnectionBlocked | spec.ConnectionUnblocked):
+            pass  # clients may send these; they mean nothing to a server
+        else:
+            raise ConnectionError_(
+                COMMAND_INVALID,
+                f"unexpected method {method.NAME} in connection state running",
+                method.CLASS_ID,
+                method.METHOD_ID,
+            )
+
+    # -- handshake ------------------------------------------------------------------------
+
+    def _send_start(self) -> None:
+        self.send_method(
+            0,
+            spec.ConnectionStart(
+                version_major=0,
+                version_minor=9,
+                server_properties={
+                    "product": "Leveret",
+                    "version": __version__,
+                    "platform": f"Python {platform.python_version()}",
+                    "copyright": "Leveret contributors",
+                    "information": "Licensed under the MIT license",
+                    "cluster_name": self.node.config.cluster_name,
+                    "capabilities": dict(SERVER_CAPABILITIES),
+                },
+                mechanisms=MECHANISMS,
+                locales=b"en_US",
+            ),
+        )
+
+    def _on_handshake(self, method: spec.Method) -> None:
+        if self.state is State.AWAIT_START_OK and isinstance(method, spec.ConnectionStartOk):
+            self._on_start_ok(method)
+        elif self.state is State.AWAIT_TUNE_OK and isinstance(method, spec.ConnectionTuneOk):
+            self._on_tune_ok(method)
+        elif self.state is State.AWAIT_OPEN and isinstance(method, spec.ConnectionOpen):
+            self._on_open(method)
+        elif self.state is State.AWAIT_OPEN:
+            raise ConnectionError_(UNEXPECTED_FRAME, f"expected 'connection.open', got {method.NAME}")
+        else:
+            self._silent_close()
+
+    def _on_start_ok(self, method: spec.ConnectionStartOk) -> None:
+        props = method.client_properties or {}
+        self.client_properties = dict(props)
+        capabilities = props.get("capabilities")
+        if isinstance(capabilities, dict):
+            self.cancel_notify = bool(capabilities.get("consumer_cancel_notify"))
+            self.auth_failure_close = bool(capabilities.get("authentication_failure_close"))
+        mechanism = method.mechanism
+        try:
+            username, password = parse_response(mechanism, bytes(method.response))
+        except SASLError as error:
+            log.warning("%r: refused SASL response: %s", self, error)
+            self._silent_close()
+            return
+        user = self.node.users.authenticate(username, password, self.peer[0] if self.peer else None)
+        if user is None:
+            log.warning("%r: login refused for user %r", self, username)
+            if self.auth_failure_close:
+                self.fail(
+                    ConnectionError_(
+                        ACCESS_REFUSED,
+                        f"Login was refused using authentication mechanism {mechanism}. "
+                        "For details see the broker logfile.",
+                    ),
+                    allow_before_open=True,
+                )
+            else:
+                self._silent_close()
+            return
+        self.user = user
+        config = self.node.config
+        self.state = State.AWAIT_TUNE_OK
+        self.send_method(
+            0,
+            spec.ConnectionTune(
+                channel_max=config.channel_max,
+                frame_max=config.frame_max,
+                heartbeat=config.heartbeat,
+            ),
+        )
+
+    def _on_tune_ok(self, method: spec.ConnectionTuneOk) -> None:
+        config = self.node.config
+        frame_max = method.frame_max or config.frame_max
+        if frame_max > config.frame_max or frame_max < spec.FRAME_MIN_SIZE:
+            log.warning("%r: unacceptable frame_max %d", self, method.frame_max)
+            self._silent_close()
+            return
+        self.frame_max = frame_max
+        self.proto.set_frame_max(frame_max)
+        channel_max = method.channel_max or config.channel_max
+        self.channel_max = min(channel_max, config.channel_max)
+        self.proto.channel_max = self.channel_max
+        self.heartbeat = method.heartbeat
+        self.state = State.AWAIT_OPEN
+        if self.heartbeat:
+            self._schedule_heartbeat()
+
+    def _on_open(self, method: spec.ConnectionOpen) -> None:
+        name = method.virtual_host
+        vhost = self.node.vhosts.get(name)
+        if vhost is None:
+            raise ConnectionError_(NOT_ALLOWED, f"vhost {name} not found")
+        assert self.user is not None
+        if name not in self.user.vhosts:
+            raise ConnectionError_(
+                NOT_ALLOWED, f"access to vhost '{name}' refused for user '{self.user.name}'"
+            )
+        self.vhost = vhost
+        self.state = State.OPEN
+        self.send_method(0, spec.ConnectionOpenOk())
+
+    def _handshake_timeout(self) -> None:
+        if self.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK,
+                          State.AWAIT_OPEN):
+            log.warning("%r: handshake timed out", self)
+            self._close_transport()
+
+    # -- heartbeats -----------------------------------------------------------------------
+
+    def _schedule_heartbeat(self) -> None:
+        self._heartbeat_timer = self._loop.call_later(self.heartbeat / 2, self._heartbeat_tick)
+
+    def _heartbeat_tick(self) -> None:
+        if self.state is State.CLOSED:
+            return
+        if self._loop.time() - self._last_received > self.heartbeat * 2:
+            log.warning("%r: missed heartbeats from client, timeout: %ds", self, self.heartbeat)
+            self._close_transport()
+            return
+        if not self._sent_since_tick:
+            self._write_now(HEARTBEAT_FRAME)
+        self._sent_since_tick = False
+        self._schedule_heartbeat()
+
+    # -- output ---------------------------------------------------------------------------
+
+    def send_method(self, channel: int, method: spec.Method) -> None:
+        self._queue_write(encode_method_frame(channel, method))
+
+    def send_content(
+        self, channel: int, method: spec.Method, properties_raw: bytes, body: bytes
+    ) -> None:
+        out = self._out
+        out.append(encode_method_frame(channel, method))
+        out.extend(
+            encode_content_frames(channel, method.CLASS_ID, properties_raw, body, self.frame_max)
+        )
+        self._schedule_flush()
+
+    def _queue_write(self, data: bytes) -> None:
+        self._out.append(data)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = True  # confirms below append without rescheduling
+        if self.confirms_pending:
+            for session in self.confirms_pending:
+                session.flush_confirms()
+            self.confirms_pending.clear()
+        if self._out:
+            data = b"".join(self._out)
+            self._out.clear()
+            self._write_now(data)
+        self._flush_scheduled = False
+
+    def _write_now(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+            self._sent_since_tick = True
+
+    # -- errors and closing ---------------------------------------------------------------
+
+    def channel_error(self, number: int, error: ChannelError) -> None:
+        """Close one channel with a soft error; the connection carries on."""
+        session = self.sessions.pop(number, None)
+        self.send_method(
+            number,
+            spec.ChannelClose(
+                reply_code=error.reply_code,
+                reply_text=error.reply_text,
+                class_id=error.class_id,
+                method_id=error.method_id,
+            ),
+        )
+        self.proto.channel_closing(number)
+        if session is not None:
+            self.confirms_pending.discard(session)
+            session.channel.close()
+
+    def fail(self, error: AMQPError, *, allow_before_open: bool = False) -> None:
+        """Close the connection with a hard error (or silently before it is open)."""
+        if self.state in (State.CLOSING, State.CLOSED):
+            return
+        log.info("%r: closing with %s", self, error.reply_text)
+        before_open = self.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK)
+        if before_open and not allow_before_open:
+            self._silent_close()
+            return
+        self._teardown()
+        self._out.clear()
+        self.confirms_pending.clear()
+        self.send_method(
+            0,
+            spec.ConnectionClose(
+                reply_code=error.reply_code,
+                reply_text=error.reply_text,
+                class_id=error.class_id,
+                method_id=error.method_id,
+            ),
+        )
+        self.state = State.CLOSING
+        self._later(CLOSE_OK_TIMEOUT, self._close_transport)
+
+    def close_forced(self, reason: str) -> None:
+        """The operator or a shutdown closes this connection: 320 CONNECTION_FORCED."""
+        if self.state is State.OPEN:
+            self.fail(
+                ConnectionError_(
+                    CONNECTION_FORCED, f"broker forced connection closure with reason '{reason}'"
+                )
+            )
+            self._flush()
+        else:
+            self._close_transport()
+
+    def _silent_close(self) -> None:
+        """Refuse without a word, after a delay (spec 2.2.4; RabbitMQ does the same)."""
+        self.state = State.CLOSED
+        self._teardown()
+        self._later(SILENT_CLOSE_DELAY, self._close_transport)
+
+    def _close_transport(self) -> None:
+        self._flush()
+        self.state = State.CLOSED
+        self._teardown()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _teardown(self) -> None:
+        """Release everything the broker holds for this connection (idempotent)."""
+        if self._torn_down:
+            return
+        self._torn_down = True
+        sessions = list(self.sessions.values())
+        self.sessions.clear()
+        for session in sessions:
+            session.channel.close()
+        if self.vhost is not None:
+            for queue in self.exclusive_queues:
+                self.vhost.remove_queue(queue)
+        self.exclusive_queues.clear()
+
+    def _later(self, delay: float, callback: object) -> None:
+        self._timers.append(self._loop.call_later(delay, callback))  # type: ignore[arg-type]

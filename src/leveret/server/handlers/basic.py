@@ -1,0 +1,178 @@
+"""basic.*: publish, consume, cancel, get, ack, nack, reject, recover, qos."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from leveret.amqp import spec
+from leveret.amqp.errors import (
+    ACCESS_REFUSED,
+    NO_ROUTE,
+    NOT_IMPLEMENTED,
+    REPLY_NAMES,
+    ChannelError,
+    ConnectionError_,
+)
+from leveret.broker.exchange import Exchange
+from leveret.broker.message import Message
+from leveret.server.handlers.queue import queue_name
+from leveret.server.session import TxPublish
+
+if TYPE_CHECKING:
+    from leveret.server.connection import AMQPConnection
+    from leveret.server.session import Session
+
+
+def publish(
+    conn: AMQPConnection,
+    session: Session,
+    method: spec.BasicPublish,
+    properties_raw: bytes,
+    body: bytes,
+) -> None:
+    if method.immediate:
+        raise ConnectionError_(NOT_IMPLEMENTED, "immediate=true", 60, 40)
+    vhost = conn.vhost
+    assert vhost is not None
+    exchange = vhost.get_exchange(method.exchange)
+    if exchange.internal:
+        raise ChannelError(
+            ACCESS_REFUSED,
+            f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
+        )
+    message = Message(method.exchange, method.routing_key, properties_raw, body)
+    if session.tx_publishes is not None:
+        session.tx_publishes.append(TxPublish(exchange.name, method.mandatory, message))
+        return
+    route(conn, session, exchange, method.mandatory, message)
+
+
+def route(
+    conn: AMQPConnection, session: Session, exchange: Exchange, mandatory: bool, message: Message
+) -> None:
+    assert conn.vhost is not None
+    queues = conn.vhost.route(exchange, message)
+    for queue in queues:
+        queue.publish(message)
+    if not queues and mandatory:
+        conn.send_content(
+            session.number,
+            spec.BasicReturn(
+                reply_code=NO_ROUTE,
+                reply_text=REPLY_NAMES[NO_ROUTE],
+                exchange=message.exchange,
+                routing_key=message.routing_key,
+            ),
+            message.properties_raw,
+            message.body,
+        )
+    if session.confirming:
+        session.publish_seq += 1
+        session.confirm(session.publish_seq)
+
+
+def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -> None:
+    assert conn.vhost is not None
+    name = queue_name(session, method.queue)
+    queue = conn.vhost.get_queue(name, conn)
+    if queue.consumers and (method.exclusive or queue.has_exclusive_consumer()):
+        raise ChannelError(
+            ACCESS_REFUSED, f"queue '{name}' in vhost '{conn.vhost.name}' in exclusive use"
+        )
+    consumer = session.channel.consume(
+        queue, method.consumer_tag, no_ack=method.no_ack, exclusive=method.exclusive
+    )
+    if not method.no_wait:
+        conn.send_method(session.number, spec.BasicConsumeOk(consumer_tag=consumer.tag))
+    queue.add_consumer(consumer)  # after consume-ok, so deliveries follow it
+
+
+def cancel(conn: AMQPConnection, session: Session, method: spec.BasicCancel) -> None:
+    session.channel.cancel(method.consumer_tag)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.BasicCancelOk(consumer_tag=method.consumer_tag))
+
+
+def get(conn: AMQPConnection, session: Session, method: spec.BasicGet) -> None:
+    assert conn.vhost is not None
+    queue = conn.vhost.get_queue(queue_name(session, method.queue), conn)
+    got = session.channel.get(queue, no_ack=method.no_ack)
+    if got is None:
+        conn.send_method(session.number, spec.BasicGetEmpty())
+        return
+    tag, entry = got
+    message = entry.message
+    conn.send_content(
+        session.number,
+        spec.BasicGetOk(
+            delivery_tag=tag,
+            redelivered=entry.redelivered,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            message_count=queue.message_count,
+        ),
+        message.properties_raw,
+        message.body,
+    )
+
+
+def ack(conn: AMQPConnection, session: Session, method: spec.BasicAck) -> None:
+    if session.tx_publishes is not None:
+        session.channel.check_tags(method.delivery_tag, method.multiple)
+        session.tx_settles.append(("ack", method.delivery_tag, method.multiple, False))
+        return
+    session.channel.ack(method.delivery_tag, method.multiple)
+
+
+def nack(conn: AMQPConnection, session: Session, method: spec.BasicNack) -> None:
+    _reject(session, method.delivery_tag, method.multiple, method.requeue)
+
+
+def reject(conn: AMQPConnection, session: Session, method: spec.BasicReject) -> None:
+    _reject(session, method.delivery_tag, False, method.requeue)
+
+
+def _reject(session: Session, tag: int, multiple: bool, requeue: bool) -> None:
+    if session.tx_publishes is not None:
+        session.channel.check_tags(tag, multiple)
+        session.tx_settles.append(("reject", tag, multiple, requeue))
+        return
+    session.channel.reject(tag, multiple, requeue)
+
+
+def recover(conn: AMQPConnection, session: Session, method: spec.BasicRecover) -> None:
+    if not method.requeue:
+        raise ConnectionError_(NOT_IMPLEMENTED, "requeue=false")
+    session.channel.recover()
+    conn.send_method(session.number, spec.BasicRecoverOk())
+
+
+def recover_async(conn: AMQPConnection, session: Session, method: spec.BasicRecoverAsync) -> None:
+    if not method.requeue:
+        raise ConnectionError_(NOT_IMPLEMENTED, "requeue=false")
+    session.channel.recover()
+
+
+def qos(conn: AMQPConnection, session: Session, method: spec.BasicQos) -> None:
+    if method.prefetch_size:
+        raise ConnectionError_(NOT_IMPLEMENTED, f"prefetch_size!=0 ({method.prefetch_size})")
+    channel = session.channel
+    if method.global_:
+        channel.global_prefetch = method.prefetch_count
+    else:
+        channel.prefetch_count = method.prefetch_count
+    conn.send_method(session.number, spec.BasicQosOk())
+    channel.resume()  # a larger window may let queues deliver again
+
+
+HANDLERS: dict[type[spec.Method], Any] = {
+    spec.BasicConsume: consume,
+    spec.BasicCancel: cancel,
+    spec.BasicGet: get,
+    spec.BasicAck: ack,
+    spec.BasicNack: nack,
+    spec.BasicReject: reject,
+    spec.BasicRecover: recover,
+    spec.BasicRecoverAsync: recover_async,
+    spec.BasicQos: qos,
+}

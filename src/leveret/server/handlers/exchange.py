@@ -1,0 +1,58 @@
+"""exchange.declare / delete / bind / unbind."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from leveret.amqp import spec
+
+if TYPE_CHECKING:
+    from leveret.server.connection import AMQPConnection
+    from leveret.server.session import Session
+
+
+def declare(conn: AMQPConnection, session: Session, method: spec.ExchangeDeclare) -> None:
+    assert conn.vhost is not None
+    conn.vhost.declare_exchange(
+        method.exchange,
+        method.type,
+        passive=method.passive,
+        durable=method.durable,
+        auto_delete=method.auto_delete,
+        internal=method.internal,
+        arguments=method.arguments,
+    )
+    if not method.no_wait:
+        conn.send_method(session.number, spec.ExchangeDeclareOk())
+
+
+def delete(conn: AMQPConnection, session: Session, method: spec.ExchangeDelete) -> None:
+    assert conn.vhost is not None
+    conn.vhost.delete_exchange(method.exchange, if_unused=method.if_unused)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.ExchangeDeleteOk())
+
+
+def bind(conn: AMQPConnection, session: Session, method: spec.ExchangeBind) -> None:
+    assert conn.vhost is not None
+    destination = conn.vhost.get_exchange(method.destination)
+    conn.vhost.bind(method.source, destination, method.routing_key, method.arguments)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.ExchangeBindOk())
+
+
+def unbind(conn: AMQPConnection, session: Session, method: spec.ExchangeUnbind) -> None:
+    assert conn.vhost is not None
+    destination = conn.vhost.exchanges.get(method.destination)
+    if destination is not None and method.source in conn.vhost.exchanges:
+        conn.vhost.unbind(method.source, destination, method.routing_key, method.arguments)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.ExchangeUnbindOk())
+
+
+HANDLERS: dict[type[spec.Method], Any] = {
+    spec.ExchangeDeclare: declare,
+    spec.ExchangeDelete: delete,
+    spec.ExchangeBind: bind,
+    spec.ExchangeUnbind: unbind,
+}

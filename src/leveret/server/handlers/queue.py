@@ -1,0 +1,95 @@
+"""queue.declare / bind / unbind / purge / delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from leveret.amqp import spec
+from leveret.amqp.errors import NOT_FOUND, ChannelError
+
+if TYPE_CHECKING:
+    from leveret.server.connection import AMQPConnection
+    from leveret.server.session import Session
+
+
+def queue_name(session: Session, name: str) -> str:
+    """The empty name means the queue last declared on this channel (spec shortcut)."""
+    if name:
+        return name
+    if session.channel.last_queue is None:
+        raise ChannelError(NOT_FOUND, "no previously declared queue")
+    return session.channel.last_queue
+
+
+def declare(conn: AMQPConnection, session: Session, method: spec.QueueDeclare) -> None:
+    assert conn.vhost is not None
+    queue = conn.vhost.declare_queue(
+        method.queue,
+        conn,
+        passive=method.passive,
+        durable=method.durable,
+        exclusive=method.exclusive,
+        auto_delete=method.auto_delete,
+        arguments=method.arguments,
+    )
+    if queue.exclusive_owner is conn and queue not in conn.exclusive_queues:
+        conn.exclusive_queues.append(queue)
+    session.channel.last_queue = queue.name
+    if not method.no_wait:
+        conn.send_method(
+            session.number,
+            spec.QueueDeclareOk(
+                queue=queue.name,
+                message_count=queue.message_count,
+                consumer_count=queue.consumer_count,
+            ),
+        )
+
+
+def bind(conn: AMQPConnection, session: Session, method: spec.QueueBind) -> None:
+    assert conn.vhost is not None
+    name = queue_name(session, method.queue)
+    # With both names empty the routing key defaults to the queue name (spec rule).
+    routing_key = method.routing_key if method.queue or method.routing_key else name
+    queue = conn.vhost.get_queue(name, conn)
+    conn.vhost.bind(method.exchange, queue, routing_key, method.arguments)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.QueueBindOk())
+
+
+def unbind(conn: AMQPConnection, session: Session, method: spec.QueueUnbind) -> None:
+    assert conn.vhost is not None
+    name = queue_name(session, method.queue)
+    routing_key = method.routing_key if method.queue or method.routing_key else name
+    queue = conn.vhost.get_queue(name, conn)
+    conn.vhost.get_exchange(method.exchange)
+    conn.vhost.unbind(method.exchange, queue, routing_key, method.arguments)
+    conn.send_method(session.number, spec.QueueUnbindOk())
+
+
+def purge(conn: AMQPConnection, session: Session, method: spec.QueuePurge) -> None:
+    assert conn.vhost is not None
+    count = conn.vhost.purge_queue(queue_name(session, method.queue), conn)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.QueuePurgeOk(message_count=count))
+
+
+def delete(conn: AMQPConnection, session: Session, method: spec.QueueDelete) -> None:
+    assert conn.vhost is not None
+    count = conn.vhost.delete_queue(
+        queue_name(session, method.queue),
+        conn,
+        if_unused=method.if_unused,
+        if_empty=method.if_empty,
+    )
+    if not method.no_wait:
+        conn.send_method(session.number, spec.QueueDeleteOk(message_count=count))
+
+
+HANDLERS: dict[type[spec.Method], Any] = {
+    spec.QueueDeclare: declare,
+    spec.QueueBind: bind,
+    spec.QueueUnbind: unbind,
+    spec.QueuePurge: purge,
+    spec.QueueDelete: delete,
+}
