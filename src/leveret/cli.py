@@ -23,12 +23,25 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5672, show_default=True, type=click.IntRange(0, 65535),
-              help="AMQP port (0 picks a free one).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=f"Data directory [default: {default_data_dir()}].")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option(
+    "--port",
+    default=5672,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="AMQP port (0 picks a free one).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"Data directory [default: {default_data_dir()}].",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
 def serve(host: str, port: int, data_dir: Path | None, log_level: str) -> None:
     """Run the broker until SIGINT or SIGTERM."""
     logging.basicConfig(

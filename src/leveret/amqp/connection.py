@@ -156,7 +156,7 @@ class ServerConnection:
         if channel in self._content:
             raise ConnectionError_(
                 UNEXPECTED_FRAME,
-                f"expected content header for class 60, got non content header frame instead",
+                "expected content header for class 60, got non content header frame instead",
             )
         if channel in self.closing_channels:
             if isinstance(method, spec.ChannelClose | spec.ChannelCloseOk):
@@ -191,7 +191,7 @@ class ServerConnection:
             if channel in self.closing_channels:
                 raise _Discard
             raise ConnectionError_(
-                UNEXPECTED_FRAME, f"expected method frame, got non method frame instead"
+                UNEXPECTED_FRAME, "expected method frame, got non method frame instead"
             )
         return content
 

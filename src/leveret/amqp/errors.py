@@ -72,7 +72,7 @@ class AMQPError(Exception):
         return f"{name} - {self.detail}".encode()[:255].decode("utf-8", "ignore")
 
 
-class ConnectionError_(AMQPError):  # noqa: N801 - the builtin ConnectionError means something else
+class ConnectionError_(AMQPError):
     """A hard error: connection.close with this code, then the socket is dropped."""
 
     hard = True

@@ -81,9 +81,7 @@ class Channel:
 
     # -- consuming ------------------------------------------------------------------------
 
-    def consume(
-        self, queue: Queue, tag: str, *, no_ack: bool, exclusive: bool
-    ) -> Consumer:
+    def consume(self, queue: Queue, tag: str, *, no_ack: bool, exclusive: bool) -> Consumer:
         if not tag:
             tag = random_name("amq.ctag-")
         elif tag in self.consumers:

@@ -6,8 +6,16 @@ from leveret.broker.exchange_types import ExchangeType
 
 
 class Exchange:
-    __slots__ = ("__weakref__", "arguments", "auto_delete", "durable", "internal", "name",
-                 "router", "type_name")
+    __slots__ = (
+        "__weakref__",
+        "arguments",
+        "auto_delete",
+        "durable",
+        "internal",
+        "name",
+        "router",
+        "type_name",
+    )
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # queue with a large backlog cannot starve every other connection.
 DISPATCH_BUDGET = 512
 
-Scheduler = Callable[[Callable[[], None]], None]
+Scheduler = Callable[[Callable[[], None]], object]
 
 
 class Queue:

@@ -22,9 +22,18 @@ from leveret.broker.queue import Queue, Scheduler
 
 # Queue arguments RabbitMQ compares on redeclaration; others are accepted and ignored.
 EQUIVALENT_QUEUE_ARGS = (
-    "x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
-    "x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
-    "x-single-active-consumer", "x-queue-type", "x-queue-version",
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-single-active-consumer",
+    "x-queue-type",
+    "x-queue-version",
 )
 EQUIVALENT_EXCHANGE_ARGS = ("alternate-exchange",)
 PREDECLARED_EXCHANGES = (
@@ -34,6 +43,7 @@ PREDECLARED_EXCHANGES = (
     ("amq.headers", "headers"),
     ("amq.match", "headers"),
 )
+
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import platform
+from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,10 @@ class AMQPConnection(asyncio.Protocol):
     def __repr__(self) -> str:
         return f"<AMQPConnection {self.peer}>"
 
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -140,9 +145,9 @@ class AMQPConnection(asyncio.Protocol):
         self._last_received = self._loop.time()
         try:
             for event in self.proto.receive(data):
-                if self.state is State.CLOSED:
-                    break
                 self._on_event(event)
+                if self.closed:
+                    break
         except BadProtocolHeader:
             self._write_now(PROTOCOL_HEADER)
             self._close_transport()
@@ -160,11 +165,13 @@ class AMQPConnection(asyncio.Protocol):
             if isinstance(event, ContentReceived):
                 session = self.sessions.get(event.channel)
                 if session is not None:
+                    method = event.method
+                    assert isinstance(method, spec.BasicPublish)
                     self._run(
                         session,
-                        event.method,
-                        lambda s=session: handlers.publish(
-                            self, s, event.method, event.properties_raw, event.body
+                        method,
+                        lambda: handlers.publish(
+                            self, session, method, event.properties_raw, event.body
                         ),
                     )
                 return
@@ -195,9 +202,9 @@ class AMQPConnection(asyncio.Protocol):
         elif self.state is not State.CLOSED:
             self._silent_close()
 
-    def _run(self, session: Session, method: spec.Method, action: object) -> None:
+    def _run(self, session: Session, method: spec.Method, action: Callable[[], None]) -> None:
         try:
-            action()  # type: ignore[operator]
+            action()
         except ChannelError as error:
             if not error.class_id:
                 error.class_id, error.method_id = method.CLASS_ID, method.METHOD_ID
@@ -285,7 +292,9 @@ class AMQPConnection(asyncio.Protocol):
         elif self.state is State.AWAIT_OPEN and isinstance(method, spec.ConnectionOpen):
             self._on_open(method)
         elif self.state is State.AWAIT_OPEN:
-            raise ConnectionError_(UNEXPECTED_FRAME, f"expected 'connection.open', got {method.NAME}")
+            raise ConnectionError_(
+                UNEXPECTED_FRAME, f"expected 'connection.open', got {method.NAME}"
+            )
         else:
             self._silent_close()
 
@@ -362,8 +371,12 @@ class AMQPConnection(asyncio.Protocol):
         self.send_method(0, spec.ConnectionOpenOk())
 
     def _handshake_timeout(self) -> None:
-        if self.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK,
-                          State.AWAIT_OPEN):
+        if self.state in (
+            State.AWAIT_HEADER,
+            State.AWAIT_START_OK,
+            State.AWAIT_TUNE_OK,
+            State.AWAIT_OPEN,
+        ):
             log.warning("%r: handshake timed out", self)
             self._close_transport()
 
@@ -507,5 +520,5 @@ class AMQPConnection(asyncio.Protocol):
                 self.vhost.remove_queue(queue)
         self.exclusive_queues.clear()
 
-    def _later(self, delay: float, callback: object) -> None:
-        self._timers.append(self._loop.call_later(delay, callback))  # type: ignore[arg-type]
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers.append(self._loop.call_later(delay, callback))

@@ -80,8 +80,9 @@ class Node:
             self._lock.release()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("AMQP listening on %s:%d, data in %s", self.config.host, self.port,
-                 self.config.data_dir)
+        log.info(
+            "AMQP listening on %s:%d, data in %s", self.config.host, self.port, self.config.data_dir
+        )
 
     async def stop(self) -> None:
         """Stop accepting, tell every client 320 CONNECTION_FORCED, and close."""
