@@ -150,7 +150,7 @@ class ServerConnection:
             if method.CLASS_ID != spec.ConnectionStart.CLASS_ID:
                 raise ConnectionError_(
                     CHANNEL_ERROR,
-                    f"unexpected method {method.NAME} on channel 0 in connection state running",
+                    "unexpected method in connection state running",
                 )
             return MethodReceived(0, method)
         if channel in self._content:
@@ -165,11 +165,11 @@ class ServerConnection:
         if isinstance(method, spec.ChannelOpen):
             if channel in self.open_channels:
                 raise ConnectionError_(CHANNEL_ERROR, "second 'channel.open' seen")
-            if channel > self.channel_max:
+            if len(self.open_channels) >= self.channel_max:
                 raise ConnectionError_(
                     NOT_ALLOWED,
-                    f"channel number {channel} exceeds the negotiated channel_max "
-                    f"({self.channel_max})",
+                    f"number of channels opened ({len(self.open_channels)}) has reached "
+                    f"the negotiated channel_max ({self.channel_max})",
                 )
             self.open_channels.add(channel)
             self._recently_closed.discard(channel)

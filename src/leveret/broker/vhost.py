@@ -106,7 +106,7 @@ class VirtualHost:
         if router_class is None:
             raise ChannelError(
                 PRECONDITION_FAILED,
-                f"invalid type '{type_name}' for exchange '{name}' {self._where()}",
+                f"unknown exchange type '{type_name}'",
             )
         args = dict(arguments or {})
         existing = self.exchanges.get(name)
