@@ -1,0 +1,245 @@
+"""Shared fixtures: the broker under test and client helpers.
+
+By default the suite starts Leveret itself (``python -m leveret serve``) on a free
+loopback port for the whole session. With ``LEVERET_TEST_BROKER_URL`` set, the suite
+runs against that external broker instead (RabbitMQ, for differential testing): tests
+marked ``leveret_only`` are then skipped, and tests marked ``newer_than_310`` are
+skipped too when ``LEVERET_TEST_BROKER_VERSION`` starts with ``3.10``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pika
+import pika.adapters.blocking_connection
+import pytest
+
+BROKER_URL_ENV = "LEVERET_TEST_BROKER_URL"
+BROKER_VERSION_ENV = "LEVERET_TEST_BROKER_VERSION"
+LEVERET_START_TIMEOUT = 15.0
+LEVERET_STOP_TIMEOUT = 5.0
+
+
+def external_broker_url() -> str | None:
+    return os.environ.get(BROKER_URL_ENV) or None
+
+
+def external_broker_version() -> str:
+    return os.environ.get(BROKER_VERSION_ENV, "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if external_broker_url() is None:
+        return
+    version = external_broker_version()
+    skip_leveret = pytest.mark.skip(reason=f"Leveret-only behaviour; {BROKER_URL_ENV} is set")
+    skip_old = pytest.mark.skip(reason=f"needs RabbitMQ 4.x behaviour; broker is {version}")
+    for item in items:
+        if item.get_closest_marker("leveret_only") is not None:
+            item.add_marker(skip_leveret)
+        if item.get_closest_marker("newer_than_310") is not None and version.startswith("3.10"):
+            item.add_marker(skip_old)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=LEVERET_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=LEVERET_STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def is_external_broker() -> bool:
+    """True when the suite runs against a broker given by ``LEVERET_TEST_BROKER_URL``."""
+    return external_broker_url() is not None
+
+
+@pytest.fixture(scope="session")
+def broker_version() -> str:
+    """``LEVERET_TEST_BROKER_VERSION`` for an external broker (e.g. "3.10"), else "leveret"."""
+    return external_broker_version() if external_broker_url() is not None else "leveret"
+
+
+@pytest.fixture(scope="session")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """AMQP URL of the broker under test (``amqp://guest:guest@127.0.0.1:PORT/%2F``)."""
+    external = external_broker_url()
+    if external is not None:
+        yield external
+        return
+
+    host = "127.0.0.1"
+    port = free_port(host)
+    data_dir = tmp_path_factory.mktemp("leveret-data")
+    log_dir = tmp_path_factory.mktemp("leveret-log")
+    stderr_path = log_dir / "stderr.log"
+    stdout_path = log_dir / "stdout.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "leveret",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "warning",
+    ]
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    try:
+        deadline = time.monotonic() + LEVERET_START_TIMEOUT
+        while not port_accepts(host, port):
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"Leveret exited with code {proc.returncode} before listening:\n"
+                    + _read_tail(stderr_path),
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Leveret did not accept connections on {host}:{port} within "
+                    f"{LEVERET_START_TIMEOUT:.0f} s:\n" + _read_tail(stderr_path),
+                    pytrace=False,
+                )
+            time.sleep(0.05)
+        yield f"amqp://guest:guest@{host}:{port}/%2F"
+    finally:
+        _stop_process(proc)
+
+
+def _read_tail(path: Path, limit: int = 8000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "(no stderr captured)"
+    return data[-limit:].decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="session")
+def broker_address(broker_url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(broker_url)
+    return parsed.hostname or "127.0.0.1", parsed.port or 5672
+
+
+@pytest.fixture(scope="session")
+def broker_host(broker_address: tuple[str, int]) -> str:
+    return broker_address[0]
+
+
+@pytest.fixture(scope="session")
+def broker_port(broker_address: tuple[str, int]) -> int:
+    return broker_address[1]
+
+
+@pytest.fixture(scope="session")
+def broker_vhost(broker_url: str) -> str:
+    path = urllib.parse.urlsplit(broker_url).path
+    return urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
+
+
+def make_unique_name(test_name: str, prefix: str = "") -> str:
+    """A queue/exchange name unique to one test, e.g. ``q.test_purge.3f9a1c0d``."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)[:80]
+    parts = [p for p in (prefix, base, secrets.token_hex(4)) if p]
+    return ".".join(parts)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Factory for names unique to this test: ``unique_name()`` or ``unique_name("ex")``."""
+
+    def make(prefix: str = "t") -> str:
+        return make_unique_name(request.node.name, prefix)
+
+    return make
+
+
+@pytest.fixture
+def pika_params(broker_url: str) -> Callable[..., pika.URLParameters]:
+    """Factory of pika connection parameters for the broker under test.
+
+    Keyword arguments override attributes, e.g. ``pika_params(heartbeat=5)``.
+    """
+
+    def make(**overrides: Any) -> pika.URLParameters:
+        params = pika.URLParameters(broker_url)
+        params.connection_attempts = 1
+        params.socket_timeout = 10
+        params.blocked_connection_timeout = 30
+        for key, value in overrides.items():
+            setattr(params, key, value)
+        return params
+
+    return make
+
+
+BlockingConnection = pika.adapters.blocking_connection.BlockingConnection
+BlockingChannel = pika.adapters.blocking_connection.BlockingChannel
+
+
+@pytest.fixture
+def connect(
+    pika_params: Callable[..., pika.URLParameters],
+) -> Iterator[Callable[..., BlockingConnection]]:
+    """Factory of pika BlockingConnections; every one still open is closed at teardown."""
+    opened: list[BlockingConnection] = []
+
+    def make(**overrides: Any) -> BlockingConnection:
+        conn = pika.BlockingConnection(pika_params(**overrides))
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        if conn.is_open:
+            with contextlib.suppress(Exception):  # the broker may be closing it already
+                conn.close()
+
+
+@pytest.fixture
+def connection(connect: Callable[..., BlockingConnection]) -> BlockingConnection:
+    """One pika BlockingConnection to the broker under test."""
+    return connect()
+
+
+@pytest.fixture
+def channel(connection: BlockingConnection) -> BlockingChannel:
+    """A channel on ``connection``."""
+    return connection.channel()
