@@ -16,7 +16,8 @@ def default_data_dir() -> Path:
 class Config:
     host: str = "127.0.0.1"
     port: int = 5672
-    data_dir: Path = field(default_factory=default_data_dir)
+    # None keeps everything in memory (embedded brokers, tests): no lock, nothing on disk.
+    data_dir: Path | None = field(default_factory=default_data_dir)
     frame_max: int = 131072
     channel_max: int = 2047
     heartbeat: int = 60

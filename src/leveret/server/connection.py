@@ -57,6 +57,7 @@ SERVER_CAPABILITIES = {
     "consumer_cancel_notify": True,
     "authentication_failure_close": True,
     "per_consumer_qos": True,
+    "connection.blocked": True,
 }
 # RabbitMQ waits this long before dropping a connection it refused, to slow brute force.
 SILENT_CLOSE_DELAY = 3.0
@@ -103,6 +104,10 @@ class AMQPConnection(asyncio.Protocol):
         self._timers: list[asyncio.TimerHandle] = []
         self._heartbeat_timer: asyncio.TimerHandle | None = None
         self._torn_down = False
+        self.blocked_capable = False
+        self._block_sent = False
+        self._published = False  # since the last read: publishers are paused under alarm
+        self.reading_paused = False
 
     def __repr__(self) -> str:
         return f"<AMQPConnection {self.peer}>"
@@ -156,13 +161,39 @@ class AMQPConnection(asyncio.Protocol):
         except Exception:
             log.exception("internal error on %r", self)
             self.fail(ConnectionError_(INTERNAL_ERROR, "internal error"))
+        if self._published and self.node.alarms and not self.closed:
+            self._pause_reading()
+        self._published = False
         self._flush()
+
+    # -- resource alarms ------------------------------------------------------------------
+
+    def block(self, reason: str) -> None:
+        """An alarm went off: tell the client; pause it as soon as it publishes."""
+        if self.state is State.OPEN and self.blocked_capable and not self._block_sent:
+            self._block_sent = True
+            self.send_method(0, spec.ConnectionBlocked(reason=reason))
+
+    def unblock(self) -> None:
+        if self._block_sent:
+            self._block_sent = False
+            self.send_method(0, spec.ConnectionUnblocked())
+        if self.reading_paused and self.transport is not None:
+            self.reading_paused = False
+            self._last_received = self._loop.time()
+            self.transport.resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
 
     # -- events ---------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
         if self.state is State.OPEN:
             if isinstance(event, ContentReceived):
+                self._published = True
                 session = self.sessions.get(event.channel)
                 if session is not None:
                     method = event.method
@@ -305,6 +336,7 @@ class AMQPConnection(asyncio.Protocol):
         if isinstance(capabilities, dict):
             self.cancel_notify = bool(capabilities.get("consumer_cancel_notify"))
             self.auth_failure_close = bool(capabilities.get("authentication_failure_close"))
+            self.blocked_capable = bool(capabilities.get("connection.blocked"))
         mechanism = method.mechanism
         try:
             username, password = parse_response(mechanism, bytes(method.response))
@@ -369,6 +401,8 @@ class AMQPConnection(asyncio.Protocol):
         self.vhost = vhost
         self.state = State.OPEN
         self.send_method(0, spec.ConnectionOpenOk())
+        if self.node.alarms:
+            self.block("low on " + sorted(self.node.alarms)[0])
 
     def _handshake_timeout(self) -> None:
         if self.state in (
@@ -388,7 +422,8 @@ class AMQPConnection(asyncio.Protocol):
     def _heartbeat_tick(self) -> None:
         if self.state is State.CLOSED:
             return
-        if self._loop.time() - self._last_received > self.heartbeat * 2:
+        silent = self._loop.time() - self._last_received
+        if silent > self.heartbeat * 2 and not self.reading_paused:
             log.warning("%r: missed heartbeats from client, timeout: %ds", self, self.heartbeat)
             self._close_transport()
             return

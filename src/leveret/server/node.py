@@ -56,8 +56,11 @@ class Node:
         self.vhosts: dict[str, VirtualHost] = {}
         self.connections: set[AMQPConnection] = set()
         self._server: asyncio.Server | None = None
-        self._lock = DataDirLock(self.config.data_dir)
+        data_dir = self.config.data_dir
+        self._lock = DataDirLock(data_dir) if data_dir is not None else None
         self.port = self.config.port
+        # Resource alarms in force ("memory", "disk"): while any is, publishers are paused.
+        self.alarms: set[str] = set()
 
     def add_vhost(self, name: str) -> VirtualHost:
         loop = asyncio.get_running_loop()
@@ -65,8 +68,24 @@ class Node:
         self.vhosts[name] = vhost
         return vhost
 
+    def set_alarm(self, resource: str, active: bool) -> None:
+        """Raise or clear a resource alarm; clients hear connection.blocked/unblocked."""
+        was_blocked = bool(self.alarms)
+        if active:
+            self.alarms.add(resource)
+        else:
+            self.alarms.discard(resource)
+        if bool(self.alarms) == was_blocked:
+            return
+        for conn in list(self.connections):
+            if self.alarms:
+                conn.block(f"low on {resource}")
+            else:
+                conn.unblock()
+
     async def start(self) -> None:
-        self._lock.acquire()
+        if self._lock is not None:
+            self._lock.acquire()
         try:
             self.add_vhost("/")
             loop = asyncio.get_running_loop()
@@ -77,11 +96,15 @@ class Node:
                 reuse_address=True,
             )
         except BaseException:
-            self._lock.release()
+            if self._lock is not None:
+                self._lock.release()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
         log.info(
-            "AMQP listening on %s:%d, data in %s", self.config.host, self.port, self.config.data_dir
+            "AMQP listening on %s:%d, data in %s",
+            self.config.host,
+            self.port,
+            self.config.data_dir or "memory",
         )
 
     async def stop(self) -> None:
@@ -101,5 +124,6 @@ class Node:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()
         log.info("stopped")
