@@ -380,3 +380,62 @@ def inequivalent(
 
 def unknown_delivery_tag(tag: int) -> str:
     return f"PRECONDITION_FAILED - unknown delivery tag {tag}"
+
+
+# --------------------------------------------------------------------------------------
+# pika's asynchronous SelectConnection, driven for one scenario with a deadline.
+
+
+def run_select_connection(
+    params: Any,
+    scenario: Callable[[Any, Any, Callable[[], None]], None],
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
+    """Open a SelectConnection and a channel, call ``scenario(connection, channel, done)``
+    and run the I/O loop until the scenario calls ``done()``; fail on timeout or error."""
+    state: dict[str, Any] = {"finished": False, "error": None}
+
+    def done() -> None:
+        state["finished"] = True
+        if connection.is_open:
+            connection.close()
+
+    def on_channel_open(channel: Any) -> None:
+        try:
+            scenario(connection, channel, done)
+        except Exception as exc:
+            state["error"] = exc
+            connection.close()
+
+    def on_open(conn: Any) -> None:
+        conn.channel(on_open_callback=on_channel_open)
+
+    def on_open_error(conn: Any, exc: BaseException) -> None:
+        state["error"] = exc
+        conn.ioloop.stop()
+
+    def on_close(conn: Any, reason: BaseException) -> None:
+        if not state["finished"] and state["error"] is None:
+            state["error"] = reason
+        conn.ioloop.stop()
+
+    def on_timeout() -> None:
+        state["error"] = TimeoutError(f"scenario did not finish within {timeout} s")
+        if connection.is_open:
+            connection.close()
+        else:
+            connection.ioloop.stop()
+
+    connection = pika.SelectConnection(
+        params,
+        on_open_callback=on_open,
+        on_open_error_callback=on_open_error,
+        on_close_callback=on_close,
+    )
+    connection.ioloop.call_later(timeout, on_timeout)
+    try:
+        connection.ioloop.start()
+    finally:
+        connection.ioloop.close()
+    if state["error"] is not None:
+        raise state["error"]

@@ -400,11 +400,15 @@ def test_durable_queue_with_persistent_messages(channel, unique_name, cleanup):
 
 def test_queue_message_ttl_expires_messages(channel, unique_name, cleanup):
     q = cleanup.queue(unique_name("ttl"))
-    channel.queue_declare(q, arguments={"x-message-ttl": 50})
+    channel.queue_declare(q, arguments={"x-message-ttl": 300})
     channel.basic_publish("", q, b"short-lived")
     wait_for(
+        lambda: channel.queue_declare(q, passive=True).method.message_count == 1,
+        message="the message to arrive",
+    )
+    wait_for(
         lambda: channel.queue_declare(q, passive=True).method.message_count == 0,
-        message="expired message",
+        message="the message to expire",
     )
     assert channel.basic_get(q, auto_ack=True) == (None, None, None)
 
