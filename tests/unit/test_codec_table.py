@@ -117,7 +117,8 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, float) and math.isnan(a):
         return math.isnan(b)  # type: ignore[arg-type]
     if isinstance(a, Decimal):
-        return a.as_tuple() == b.as_tuple()  # type: ignore[attr-defined]
+        assert isinstance(b, Decimal)
+        return a.as_tuple() == b.as_tuple()
     return a == b
 
 
