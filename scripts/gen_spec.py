@@ -226,7 +226,7 @@ def items_for(method: MethodSpec) -> list[Item]:
                 f"(1 if self.{g.attr} else 0)" if n == 0 else f"({1 << n} if self.{g.attr} else 0)"
                 for n, g in enumerate(group)
             )
-            post = tuple(f"{g.attr} = bool({var} & {1 << n})" for n, g in enumerate(group))
+            post = tuple(f"{g.attr} = ({var} & {1 << n}) != 0" for n, g in enumerate(group))
             items.append(Item("fixed", "B", (enc,), (var,), post))
             continue
         if f.type in FIXED:
@@ -292,7 +292,7 @@ def gen_encode(method: MethodSpec, structs: Structs) -> list[str]:
 
 def gen_decode(method: MethodSpec, structs: Structs) -> list[str]:
     fn = f"_decode_{method.class_name}_{method.name.replace('-', '_')}"
-    lines = [f"def {fn}(d: _Buf, o: int) -> {method.py_name}:"]
+    lines = [f"def {fn}(d: bytes, o: int) -> {method.py_name}:"]
     for item in items_for(method):
         if item.kind == "fixed":
             size = struct_size(item.fmt)
@@ -307,13 +307,13 @@ def gen_decode(method: MethodSpec, structs: Structs) -> list[str]:
         elif item.kind == "shortstr":
             lines += [
                 "    _n = d[o] + o + 1",
-                f'    {item.attr} = str(d[o + 1:_n], "utf-8", "surrogateescape")',
+                f'    {item.attr} = d[o + 1:_n].decode("utf-8", "surrogateescape")',
                 "    o = _n",
             ]
         elif item.kind == "longstr":
             lines += [
                 "    _n = _unpack_u32(d, o)[0] + o + 4",
-                f"    {item.attr} = bytes(d[o + 4:_n])",
+                f"    {item.attr} = d[o + 4:_n]",
                 "    o = _n",
             ]
         else:
@@ -406,7 +406,7 @@ def gen_properties(props: tuple[Field, ...]) -> list[str]:
         "    def decode(cls, data: _Buf) -> BasicProperties:",
         '        """Decode raw properties (flags then values); FrameError on malformed input."""',
         "        try:",
-        "            return _decode_properties(data)",
+        "            return _decode_properties(data if type(data) is bytes else bytes(data))",
         "        except (_struct.error, IndexError, ValueError, _Malformed):",
         '            raise FrameError("cannot decode basic properties") from None',
         "        except FrameError as exc:",
@@ -425,7 +425,7 @@ def gen_properties(props: tuple[Field, ...]) -> list[str]:
         "    __hash__ = None  # type: ignore[assignment]",
         "",
         "",
-        "def _decode_properties(d: _Buf) -> BasicProperties:",
+        "def _decode_properties(d: bytes) -> BasicProperties:",
         "    flags = _S_H.unpack_from(d, 0)[0]",
         "    o = 2",
     ]
@@ -437,13 +437,13 @@ def gen_properties(props: tuple[Field, ...]) -> list[str]:
         if p.type == "shortstr":
             lines += [
                 "        _n = d[o] + o + 1",
-                f'        {p.attr} = str(d[o + 1:_n], "utf-8", "surrogateescape")',
+                f'        {p.attr} = d[o + 1:_n].decode("utf-8", "surrogateescape")',
                 "        o = _n",
             ]
         elif p.type == "longstr":
             lines += [
                 "        _n = _unpack_u32(d, o)[0] + o + 4",
-                f"        {p.attr} = bytes(d[o + 4:_n])",
+                f"        {p.attr} = d[o + 4:_n]",
                 "        o = _n",
             ]
         elif p.type == "table":
@@ -542,7 +542,7 @@ def generate(spec: Spec, source: str) -> str:
         "    (c << 16) | m: cls for (c, m), cls in METHODS.items()",
         "}",
         "",
-        "_DECODERS: dict[int, Callable[[_Buf, int], Method]] = {",
+        "_DECODERS: dict[int, Callable[[bytes, int], Method]] = {",
         *(
             f"    {m.key:#010x}: _decode_{m.class_name}_{m.name.replace('-', '_')},"
             for m in spec.methods
@@ -565,7 +565,7 @@ def generate(spec: Spec, source: str) -> str:
         "            key & 0xFFFF,",
         "        )",
         "    try:",
-        "        return decoder(payload, 4)",
+        "        return decoder(payload if type(payload) is bytes else bytes(payload), 4)",
         "    except (_struct.error, IndexError, ValueError, _Malformed):",
         '        detail = ""',
         "    except FrameError as exc:",

@@ -1739,7 +1739,7 @@ class BasicProperties:
     def decode(cls, data: _Buf) -> BasicProperties:
         """Decode raw properties (flags then values); FrameError on malformed input."""
         try:
-            return _decode_properties(data)
+            return _decode_properties(data if type(data) is bytes else bytes(data))
         except (_struct.error, IndexError, ValueError, _Malformed):
             raise FrameError("cannot decode basic properties") from None
         except FrameError as exc:
@@ -1758,7 +1758,7 @@ class BasicProperties:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _decode_properties(d: _Buf) -> BasicProperties:
+def _decode_properties(d: bytes) -> BasicProperties:
     flags = _S_H.unpack_from(d, 0)[0]
     o = 2
     content_type: str | None = None
@@ -1777,11 +1777,11 @@ def _decode_properties(d: _Buf) -> BasicProperties:
     cluster_id: str | None = None
     if flags & 0x8000:
         _n = d[o] + o + 1
-        content_type = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        content_type = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x4000:
         _n = d[o] + o + 1
-        content_encoding = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        content_encoding = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x2000:
         headers, o = _decode_table(d, o)
@@ -1793,94 +1793,94 @@ def _decode_properties(d: _Buf) -> BasicProperties:
         o += 1
     if flags & 0x0400:
         _n = d[o] + o + 1
-        correlation_id = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        correlation_id = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0200:
         _n = d[o] + o + 1
-        reply_to = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        reply_to = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0100:
         _n = d[o] + o + 1
-        expiration = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        expiration = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0080:
         _n = d[o] + o + 1
-        message_id = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        message_id = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0040:
         timestamp = _S_Q.unpack_from(d, o)[0]
         o += 8
     if flags & 0x0020:
         _n = d[o] + o + 1
-        type = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        type = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0010:
         _n = d[o] + o + 1
-        user_id = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        user_id = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0008:
         _n = d[o] + o + 1
-        app_id = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        app_id = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if flags & 0x0004:
         _n = d[o] + o + 1
-        cluster_id = str(d[o + 1:_n], "utf-8", "surrogateescape")
+        cluster_id = d[o + 1:_n].decode("utf-8", "surrogateescape")
         o = _n
     if o != len(d):
         raise _Malformed
     return BasicProperties(content_type, content_encoding, headers, delivery_mode, priority, correlation_id, reply_to, expiration, message_id, timestamp, type, user_id, app_id, cluster_id)
 
 
-def _decode_connection_start(d: _Buf, o: int) -> ConnectionStart:
+def _decode_connection_start(d: bytes, o: int) -> ConnectionStart:
     version_major, version_minor = _S_BB.unpack_from(d, o)
     o += 2
     server_properties, o = _decode_table(d, o)
     _n = _unpack_u32(d, o)[0] + o + 4
-    mechanisms = bytes(d[o + 4:_n])
+    mechanisms = d[o + 4:_n]
     o = _n
     _n = _unpack_u32(d, o)[0] + o + 4
-    locales = bytes(d[o + 4:_n])
+    locales = d[o + 4:_n]
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionStart(version_major, version_minor, server_properties, mechanisms, locales)
 
 
-def _decode_connection_start_ok(d: _Buf, o: int) -> ConnectionStartOk:
+def _decode_connection_start_ok(d: bytes, o: int) -> ConnectionStartOk:
     client_properties, o = _decode_table(d, o)
     _n = d[o] + o + 1
-    mechanism = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    mechanism = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = _unpack_u32(d, o)[0] + o + 4
-    response = bytes(d[o + 4:_n])
+    response = d[o + 4:_n]
     o = _n
     _n = d[o] + o + 1
-    locale = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    locale = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionStartOk(client_properties, mechanism, response, locale)
 
 
-def _decode_connection_secure(d: _Buf, o: int) -> ConnectionSecure:
+def _decode_connection_secure(d: bytes, o: int) -> ConnectionSecure:
     _n = _unpack_u32(d, o)[0] + o + 4
-    challenge = bytes(d[o + 4:_n])
+    challenge = d[o + 4:_n]
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionSecure(challenge)
 
 
-def _decode_connection_secure_ok(d: _Buf, o: int) -> ConnectionSecureOk:
+def _decode_connection_secure_ok(d: bytes, o: int) -> ConnectionSecureOk:
     _n = _unpack_u32(d, o)[0] + o + 4
-    response = bytes(d[o + 4:_n])
+    response = d[o + 4:_n]
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionSecureOk(response)
 
 
-def _decode_connection_tune(d: _Buf, o: int) -> ConnectionTune:
+def _decode_connection_tune(d: bytes, o: int) -> ConnectionTune:
     channel_max, frame_max, heartbeat = _S_HIH.unpack_from(d, o)
     o += 8
     if o != len(d):
@@ -1888,7 +1888,7 @@ def _decode_connection_tune(d: _Buf, o: int) -> ConnectionTune:
     return ConnectionTune(channel_max, frame_max, heartbeat)
 
 
-def _decode_connection_tune_ok(d: _Buf, o: int) -> ConnectionTuneOk:
+def _decode_connection_tune_ok(d: bytes, o: int) -> ConnectionTuneOk:
     channel_max, frame_max, heartbeat = _S_HIH.unpack_from(d, o)
     o += 8
     if o != len(d):
@@ -1896,35 +1896,35 @@ def _decode_connection_tune_ok(d: _Buf, o: int) -> ConnectionTuneOk:
     return ConnectionTuneOk(channel_max, frame_max, heartbeat)
 
 
-def _decode_connection_open(d: _Buf, o: int) -> ConnectionOpen:
+def _decode_connection_open(d: bytes, o: int) -> ConnectionOpen:
     _n = d[o] + o + 1
-    virtual_host = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    virtual_host = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    reserved_1 = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    reserved_2 = bool(_b0 & 1)
+    reserved_2 = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return ConnectionOpen(virtual_host, reserved_1, reserved_2)
 
 
-def _decode_connection_open_ok(d: _Buf, o: int) -> ConnectionOpenOk:
+def _decode_connection_open_ok(d: bytes, o: int) -> ConnectionOpenOk:
     _n = d[o] + o + 1
-    reserved_1 = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionOpenOk(reserved_1)
 
 
-def _decode_connection_close(d: _Buf, o: int) -> ConnectionClose:
+def _decode_connection_close(d: bytes, o: int) -> ConnectionClose:
     reply_code, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    reply_text = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reply_text = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     class_id, method_id = _S_HH.unpack_from(d, o)
     o += 4
@@ -1933,86 +1933,86 @@ def _decode_connection_close(d: _Buf, o: int) -> ConnectionClose:
     return ConnectionClose(reply_code, reply_text, class_id, method_id)
 
 
-def _decode_connection_close_ok(d: _Buf, o: int) -> ConnectionCloseOk:
+def _decode_connection_close_ok(d: bytes, o: int) -> ConnectionCloseOk:
     if o != len(d):
         raise _Malformed
     return ConnectionCloseOk()
 
 
-def _decode_connection_blocked(d: _Buf, o: int) -> ConnectionBlocked:
+def _decode_connection_blocked(d: bytes, o: int) -> ConnectionBlocked:
     _n = d[o] + o + 1
-    reason = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reason = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionBlocked(reason)
 
 
-def _decode_connection_unblocked(d: _Buf, o: int) -> ConnectionUnblocked:
+def _decode_connection_unblocked(d: bytes, o: int) -> ConnectionUnblocked:
     if o != len(d):
         raise _Malformed
     return ConnectionUnblocked()
 
 
-def _decode_connection_update_secret(d: _Buf, o: int) -> ConnectionUpdateSecret:
+def _decode_connection_update_secret(d: bytes, o: int) -> ConnectionUpdateSecret:
     _n = _unpack_u32(d, o)[0] + o + 4
-    new_secret = bytes(d[o + 4:_n])
+    new_secret = d[o + 4:_n]
     o = _n
     _n = d[o] + o + 1
-    reason = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reason = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return ConnectionUpdateSecret(new_secret, reason)
 
 
-def _decode_connection_update_secret_ok(d: _Buf, o: int) -> ConnectionUpdateSecretOk:
+def _decode_connection_update_secret_ok(d: bytes, o: int) -> ConnectionUpdateSecretOk:
     if o != len(d):
         raise _Malformed
     return ConnectionUpdateSecretOk()
 
 
-def _decode_channel_open(d: _Buf, o: int) -> ChannelOpen:
+def _decode_channel_open(d: bytes, o: int) -> ChannelOpen:
     _n = d[o] + o + 1
-    reserved_1 = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return ChannelOpen(reserved_1)
 
 
-def _decode_channel_open_ok(d: _Buf, o: int) -> ChannelOpenOk:
+def _decode_channel_open_ok(d: bytes, o: int) -> ChannelOpenOk:
     _n = _unpack_u32(d, o)[0] + o + 4
-    reserved_1 = bytes(d[o + 4:_n])
+    reserved_1 = d[o + 4:_n]
     o = _n
     if o != len(d):
         raise _Malformed
     return ChannelOpenOk(reserved_1)
 
 
-def _decode_channel_flow(d: _Buf, o: int) -> ChannelFlow:
+def _decode_channel_flow(d: bytes, o: int) -> ChannelFlow:
     _b0 = d[o]
     o += 1
-    active = bool(_b0 & 1)
+    active = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return ChannelFlow(active)
 
 
-def _decode_channel_flow_ok(d: _Buf, o: int) -> ChannelFlowOk:
+def _decode_channel_flow_ok(d: bytes, o: int) -> ChannelFlowOk:
     _b0 = d[o]
     o += 1
-    active = bool(_b0 & 1)
+    active = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return ChannelFlowOk(active)
 
 
-def _decode_channel_close(d: _Buf, o: int) -> ChannelClose:
+def _decode_channel_close(d: bytes, o: int) -> ChannelClose:
     reply_code, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    reply_text = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reply_text = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     class_id, method_id = _S_HH.unpack_from(d, o)
     o += 4
@@ -2021,137 +2021,137 @@ def _decode_channel_close(d: _Buf, o: int) -> ChannelClose:
     return ChannelClose(reply_code, reply_text, class_id, method_id)
 
 
-def _decode_channel_close_ok(d: _Buf, o: int) -> ChannelCloseOk:
+def _decode_channel_close_ok(d: bytes, o: int) -> ChannelCloseOk:
     if o != len(d):
         raise _Malformed
     return ChannelCloseOk()
 
 
-def _decode_exchange_declare(d: _Buf, o: int) -> ExchangeDeclare:
+def _decode_exchange_declare(d: bytes, o: int) -> ExchangeDeclare:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    type = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    type = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    passive = bool(_b0 & 1)
-    durable = bool(_b0 & 2)
-    auto_delete = bool(_b0 & 4)
-    internal = bool(_b0 & 8)
-    no_wait = bool(_b0 & 16)
+    passive = (_b0 & 1) != 0
+    durable = (_b0 & 2) != 0
+    auto_delete = (_b0 & 4) != 0
+    internal = (_b0 & 8) != 0
+    no_wait = (_b0 & 16) != 0
     arguments, o = _decode_table(d, o)
     if o != len(d):
         raise _Malformed
     return ExchangeDeclare(reserved_1, exchange, type, passive, durable, auto_delete, internal, no_wait, arguments)
 
 
-def _decode_exchange_declare_ok(d: _Buf, o: int) -> ExchangeDeclareOk:
+def _decode_exchange_declare_ok(d: bytes, o: int) -> ExchangeDeclareOk:
     if o != len(d):
         raise _Malformed
     return ExchangeDeclareOk()
 
 
-def _decode_exchange_delete(d: _Buf, o: int) -> ExchangeDelete:
+def _decode_exchange_delete(d: bytes, o: int) -> ExchangeDelete:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    if_unused = bool(_b0 & 1)
-    no_wait = bool(_b0 & 2)
+    if_unused = (_b0 & 1) != 0
+    no_wait = (_b0 & 2) != 0
     if o != len(d):
         raise _Malformed
     return ExchangeDelete(reserved_1, exchange, if_unused, no_wait)
 
 
-def _decode_exchange_delete_ok(d: _Buf, o: int) -> ExchangeDeleteOk:
+def _decode_exchange_delete_ok(d: bytes, o: int) -> ExchangeDeleteOk:
     if o != len(d):
         raise _Malformed
     return ExchangeDeleteOk()
 
 
-def _decode_exchange_bind(d: _Buf, o: int) -> ExchangeBind:
+def _decode_exchange_bind(d: bytes, o: int) -> ExchangeBind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    destination = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    destination = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    source = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    source = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_wait = bool(_b0 & 1)
+    no_wait = (_b0 & 1) != 0
     arguments, o = _decode_table(d, o)
     if o != len(d):
         raise _Malformed
     return ExchangeBind(reserved_1, destination, source, routing_key, no_wait, arguments)
 
 
-def _decode_exchange_bind_ok(d: _Buf, o: int) -> ExchangeBindOk:
+def _decode_exchange_bind_ok(d: bytes, o: int) -> ExchangeBindOk:
     if o != len(d):
         raise _Malformed
     return ExchangeBindOk()
 
 
-def _decode_exchange_unbind(d: _Buf, o: int) -> ExchangeUnbind:
+def _decode_exchange_unbind(d: bytes, o: int) -> ExchangeUnbind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    destination = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    destination = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    source = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    source = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_wait = bool(_b0 & 1)
+    no_wait = (_b0 & 1) != 0
     arguments, o = _decode_table(d, o)
     if o != len(d):
         raise _Malformed
     return ExchangeUnbind(reserved_1, destination, source, routing_key, no_wait, arguments)
 
 
-def _decode_exchange_unbind_ok(d: _Buf, o: int) -> ExchangeUnbindOk:
+def _decode_exchange_unbind_ok(d: bytes, o: int) -> ExchangeUnbindOk:
     if o != len(d):
         raise _Malformed
     return ExchangeUnbindOk()
 
 
-def _decode_queue_declare(d: _Buf, o: int) -> QueueDeclare:
+def _decode_queue_declare(d: bytes, o: int) -> QueueDeclare:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    passive = bool(_b0 & 1)
-    durable = bool(_b0 & 2)
-    exclusive = bool(_b0 & 4)
-    auto_delete = bool(_b0 & 8)
-    no_wait = bool(_b0 & 16)
+    passive = (_b0 & 1) != 0
+    durable = (_b0 & 2) != 0
+    exclusive = (_b0 & 4) != 0
+    auto_delete = (_b0 & 8) != 0
+    no_wait = (_b0 & 16) != 0
     arguments, o = _decode_table(d, o)
     if o != len(d):
         raise _Malformed
     return QueueDeclare(reserved_1, queue, passive, durable, exclusive, auto_delete, no_wait, arguments)
 
 
-def _decode_queue_declare_ok(d: _Buf, o: int) -> QueueDeclareOk:
+def _decode_queue_declare_ok(d: bytes, o: int) -> QueueDeclareOk:
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     message_count, consumer_count = _S_II.unpack_from(d, o)
     o += 8
@@ -2160,48 +2160,48 @@ def _decode_queue_declare_ok(d: _Buf, o: int) -> QueueDeclareOk:
     return QueueDeclareOk(queue, message_count, consumer_count)
 
 
-def _decode_queue_bind(d: _Buf, o: int) -> QueueBind:
+def _decode_queue_bind(d: bytes, o: int) -> QueueBind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_wait = bool(_b0 & 1)
+    no_wait = (_b0 & 1) != 0
     arguments, o = _decode_table(d, o)
     if o != len(d):
         raise _Malformed
     return QueueBind(reserved_1, queue, exchange, routing_key, no_wait, arguments)
 
 
-def _decode_queue_bind_ok(d: _Buf, o: int) -> QueueBindOk:
+def _decode_queue_bind_ok(d: bytes, o: int) -> QueueBindOk:
     if o != len(d):
         raise _Malformed
     return QueueBindOk()
 
 
-def _decode_queue_purge(d: _Buf, o: int) -> QueuePurge:
+def _decode_queue_purge(d: bytes, o: int) -> QueuePurge:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_wait = bool(_b0 & 1)
+    no_wait = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return QueuePurge(reserved_1, queue, no_wait)
 
 
-def _decode_queue_purge_ok(d: _Buf, o: int) -> QueuePurgeOk:
+def _decode_queue_purge_ok(d: bytes, o: int) -> QueuePurgeOk:
     message_count, = _S_I.unpack_from(d, o)
     o += 4
     if o != len(d):
@@ -2209,23 +2209,23 @@ def _decode_queue_purge_ok(d: _Buf, o: int) -> QueuePurgeOk:
     return QueuePurgeOk(message_count)
 
 
-def _decode_queue_delete(d: _Buf, o: int) -> QueueDelete:
+def _decode_queue_delete(d: bytes, o: int) -> QueueDelete:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    if_unused = bool(_b0 & 1)
-    if_empty = bool(_b0 & 2)
-    no_wait = bool(_b0 & 4)
+    if_unused = (_b0 & 1) != 0
+    if_empty = (_b0 & 2) != 0
+    no_wait = (_b0 & 4) != 0
     if o != len(d):
         raise _Malformed
     return QueueDelete(reserved_1, queue, if_unused, if_empty, no_wait)
 
 
-def _decode_queue_delete_ok(d: _Buf, o: int) -> QueueDeleteOk:
+def _decode_queue_delete_ok(d: bytes, o: int) -> QueueDeleteOk:
     message_count, = _S_I.unpack_from(d, o)
     o += 4
     if o != len(d):
@@ -2233,17 +2233,17 @@ def _decode_queue_delete_ok(d: _Buf, o: int) -> QueueDeleteOk:
     return QueueDeleteOk(message_count)
 
 
-def _decode_queue_unbind(d: _Buf, o: int) -> QueueUnbind:
+def _decode_queue_unbind(d: bytes, o: int) -> QueueUnbind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     arguments, o = _decode_table(d, o)
     if o != len(d):
@@ -2251,154 +2251,154 @@ def _decode_queue_unbind(d: _Buf, o: int) -> QueueUnbind:
     return QueueUnbind(reserved_1, queue, exchange, routing_key, arguments)
 
 
-def _decode_queue_unbind_ok(d: _Buf, o: int) -> QueueUnbindOk:
+def _decode_queue_unbind_ok(d: bytes, o: int) -> QueueUnbindOk:
     if o != len(d):
         raise _Malformed
     return QueueUnbindOk()
 
 
-def _decode_basic_qos(d: _Buf, o: int) -> BasicQos:
+def _decode_basic_qos(d: bytes, o: int) -> BasicQos:
     prefetch_size, prefetch_count, _b0 = _S_IHB.unpack_from(d, o)
     o += 7
-    global_ = bool(_b0 & 1)
+    global_ = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicQos(prefetch_size, prefetch_count, global_)
 
 
-def _decode_basic_qos_ok(d: _Buf, o: int) -> BasicQosOk:
+def _decode_basic_qos_ok(d: bytes, o: int) -> BasicQosOk:
     if o != len(d):
         raise _Malformed
     return BasicQosOk()
 
 
-def _decode_basic_consume(d: _Buf, o: int) -> BasicConsume:
+def _decode_basic_consume(d: bytes, o: int) -> BasicConsume:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    consumer_tag = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_local = bool(_b0 & 1)
-    no_ack = bool(_b0 & 2)
-    exclusive = bool(_b0 & 4)
-    no_wait = bool(_b0 & 8)
+    no_local = (_b0 & 1) != 0
+    no_ack = (_b0 & 2) != 0
+    exclusive = (_b0 & 4) != 0
+    no_wait = (_b0 & 8) != 0
     arguments, o = _decode_table(d, o)
     if o != len(d):
         raise _Malformed
     return BasicConsume(reserved_1, queue, consumer_tag, no_local, no_ack, exclusive, no_wait, arguments)
 
 
-def _decode_basic_consume_ok(d: _Buf, o: int) -> BasicConsumeOk:
+def _decode_basic_consume_ok(d: bytes, o: int) -> BasicConsumeOk:
     _n = d[o] + o + 1
-    consumer_tag = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return BasicConsumeOk(consumer_tag)
 
 
-def _decode_basic_cancel(d: _Buf, o: int) -> BasicCancel:
+def _decode_basic_cancel(d: bytes, o: int) -> BasicCancel:
     _n = d[o] + o + 1
-    consumer_tag = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_wait = bool(_b0 & 1)
+    no_wait = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicCancel(consumer_tag, no_wait)
 
 
-def _decode_basic_cancel_ok(d: _Buf, o: int) -> BasicCancelOk:
+def _decode_basic_cancel_ok(d: bytes, o: int) -> BasicCancelOk:
     _n = d[o] + o + 1
-    consumer_tag = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return BasicCancelOk(consumer_tag)
 
 
-def _decode_basic_publish(d: _Buf, o: int) -> BasicPublish:
+def _decode_basic_publish(d: bytes, o: int) -> BasicPublish:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    mandatory = bool(_b0 & 1)
-    immediate = bool(_b0 & 2)
+    mandatory = (_b0 & 1) != 0
+    immediate = (_b0 & 2) != 0
     if o != len(d):
         raise _Malformed
     return BasicPublish(reserved_1, exchange, routing_key, mandatory, immediate)
 
 
-def _decode_basic_return(d: _Buf, o: int) -> BasicReturn:
+def _decode_basic_return(d: bytes, o: int) -> BasicReturn:
     reply_code, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    reply_text = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reply_text = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return BasicReturn(reply_code, reply_text, exchange, routing_key)
 
 
-def _decode_basic_deliver(d: _Buf, o: int) -> BasicDeliver:
+def _decode_basic_deliver(d: bytes, o: int) -> BasicDeliver:
     _n = d[o] + o + 1
-    consumer_tag = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     delivery_tag, _b0 = _S_QB.unpack_from(d, o)
     o += 9
-    redelivered = bool(_b0 & 1)
+    redelivered = (_b0 & 1) != 0
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return BasicDeliver(consumer_tag, delivery_tag, redelivered, exchange, routing_key)
 
 
-def _decode_basic_get(d: _Buf, o: int) -> BasicGet:
+def _decode_basic_get(d: bytes, o: int) -> BasicGet:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _b0 = d[o]
     o += 1
-    no_ack = bool(_b0 & 1)
+    no_ack = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicGet(reserved_1, queue, no_ack)
 
 
-def _decode_basic_get_ok(d: _Buf, o: int) -> BasicGetOk:
+def _decode_basic_get_ok(d: bytes, o: int) -> BasicGetOk:
     delivery_tag, _b0 = _S_QB.unpack_from(d, o)
     o += 9
-    redelivered = bool(_b0 & 1)
+    redelivered = (_b0 & 1) != 0
     _n = d[o] + o + 1
-    exchange = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     _n = d[o] + o + 1
-    routing_key = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     message_count, = _S_I.unpack_from(d, o)
     o += 4
@@ -2407,113 +2407,113 @@ def _decode_basic_get_ok(d: _Buf, o: int) -> BasicGetOk:
     return BasicGetOk(delivery_tag, redelivered, exchange, routing_key, message_count)
 
 
-def _decode_basic_get_empty(d: _Buf, o: int) -> BasicGetEmpty:
+def _decode_basic_get_empty(d: bytes, o: int) -> BasicGetEmpty:
     _n = d[o] + o + 1
-    reserved_1 = str(d[o + 1:_n], "utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
     o = _n
     if o != len(d):
         raise _Malformed
     return BasicGetEmpty(reserved_1)
 
 
-def _decode_basic_ack(d: _Buf, o: int) -> BasicAck:
+def _decode_basic_ack(d: bytes, o: int) -> BasicAck:
     delivery_tag, _b0 = _S_QB.unpack_from(d, o)
     o += 9
-    multiple = bool(_b0 & 1)
+    multiple = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicAck(delivery_tag, multiple)
 
 
-def _decode_basic_reject(d: _Buf, o: int) -> BasicReject:
+def _decode_basic_reject(d: bytes, o: int) -> BasicReject:
     delivery_tag, _b0 = _S_QB.unpack_from(d, o)
     o += 9
-    requeue = bool(_b0 & 1)
+    requeue = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicReject(delivery_tag, requeue)
 
 
-def _decode_basic_recover_async(d: _Buf, o: int) -> BasicRecoverAsync:
+def _decode_basic_recover_async(d: bytes, o: int) -> BasicRecoverAsync:
     _b0 = d[o]
     o += 1
-    requeue = bool(_b0 & 1)
+    requeue = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicRecoverAsync(requeue)
 
 
-def _decode_basic_recover(d: _Buf, o: int) -> BasicRecover:
+def _decode_basic_recover(d: bytes, o: int) -> BasicRecover:
     _b0 = d[o]
     o += 1
-    requeue = bool(_b0 & 1)
+    requeue = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return BasicRecover(requeue)
 
 
-def _decode_basic_recover_ok(d: _Buf, o: int) -> BasicRecoverOk:
+def _decode_basic_recover_ok(d: bytes, o: int) -> BasicRecoverOk:
     if o != len(d):
         raise _Malformed
     return BasicRecoverOk()
 
 
-def _decode_basic_nack(d: _Buf, o: int) -> BasicNack:
+def _decode_basic_nack(d: bytes, o: int) -> BasicNack:
     delivery_tag, _b0 = _S_QB.unpack_from(d, o)
     o += 9
-    multiple = bool(_b0 & 1)
-    requeue = bool(_b0 & 2)
+    multiple = (_b0 & 1) != 0
+    requeue = (_b0 & 2) != 0
     if o != len(d):
         raise _Malformed
     return BasicNack(delivery_tag, multiple, requeue)
 
 
-def _decode_confirm_select(d: _Buf, o: int) -> ConfirmSelect:
+def _decode_confirm_select(d: bytes, o: int) -> ConfirmSelect:
     _b0 = d[o]
     o += 1
-    nowait = bool(_b0 & 1)
+    nowait = (_b0 & 1) != 0
     if o != len(d):
         raise _Malformed
     return ConfirmSelect(nowait)
 
 
-def _decode_confirm_select_ok(d: _Buf, o: int) -> ConfirmSelectOk:
+def _decode_confirm_select_ok(d: bytes, o: int) -> ConfirmSelectOk:
     if o != len(d):
         raise _Malformed
     return ConfirmSelectOk()
 
 
-def _decode_tx_select(d: _Buf, o: int) -> TxSelect:
+def _decode_tx_select(d: bytes, o: int) -> TxSelect:
     if o != len(d):
         raise _Malformed
     return TxSelect()
 
 
-def _decode_tx_select_ok(d: _Buf, o: int) -> TxSelectOk:
+def _decode_tx_select_ok(d: bytes, o: int) -> TxSelectOk:
     if o != len(d):
         raise _Malformed
     return TxSelectOk()
 
 
-def _decode_tx_commit(d: _Buf, o: int) -> TxCommit:
+def _decode_tx_commit(d: bytes, o: int) -> TxCommit:
     if o != len(d):
         raise _Malformed
     return TxCommit()
 
 
-def _decode_tx_commit_ok(d: _Buf, o: int) -> TxCommitOk:
+def _decode_tx_commit_ok(d: bytes, o: int) -> TxCommitOk:
     if o != len(d):
         raise _Malformed
     return TxCommitOk()
 
 
-def _decode_tx_rollback(d: _Buf, o: int) -> TxRollback:
+def _decode_tx_rollback(d: bytes, o: int) -> TxRollback:
     if o != len(d):
         raise _Malformed
     return TxRollback()
 
 
-def _decode_tx_rollback_ok(d: _Buf, o: int) -> TxRollbackOk:
+def _decode_tx_rollback_ok(d: bytes, o: int) -> TxRollbackOk:
     if o != len(d):
         raise _Malformed
     return TxRollbackOk()
@@ -2590,7 +2590,7 @@ _BY_KEY: dict[int, type[Method]] = {
     (c << 16) | m: cls for (c, m), cls in METHODS.items()
 }
 
-_DECODERS: dict[int, Callable[[_Buf, int], Method]] = {
+_DECODERS: dict[int, Callable[[bytes, int], Method]] = {
     0x000a000a: _decode_connection_start,
     0x000a000b: _decode_connection_start_ok,
     0x000a0014: _decode_connection_secure,
@@ -2673,7 +2673,7 @@ def decode_method(payload: _Buf) -> Method:
             key & 0xFFFF,
         )
     try:
-        return decoder(payload, 4)
+        return decoder(payload if type(payload) is bytes else bytes(payload), 4)
     except (_struct.error, IndexError, ValueError, _Malformed):
         detail = ""
     except FrameError as exc:
