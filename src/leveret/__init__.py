@@ -1,3 +1,20 @@
 """Leveret: an AMQP 0-9-1 message broker that behaves like RabbitMQ."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+__all__ = ["Broker", "__version__"]
+
+if TYPE_CHECKING:
+    from leveret.embedded import Broker
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use, so `import leveret` stays cheap (the CLI, the pytest plugin).
+    if name == "Broker":
+        from leveret.embedded import Broker
+
+        return Broker
+    raise AttributeError(f"module 'leveret' has no attribute {name!r}")

@@ -105,10 +105,13 @@ class Channel:
     def deliver(self, consumer: Consumer, queue: Queue, entry: QueueEntry) -> None:
         tag = self.next_tag
         self.next_tag = tag + 1
-        if not consumer.no_ack:
+        if consumer.no_ack:
+            queue.settle(entry)
+        else:
             self.unacked[tag] = Delivery(tag, queue, entry, consumer)
             consumer.unacked += 1
             self.consumer_unacked += 1
+            queue.mark_delivered(entry)
         self.sink.deliver(consumer.tag, tag, entry.redelivered, entry.message)
 
     def get(self, queue: Queue, *, no_ack: bool) -> tuple[int, QueueEntry] | None:
@@ -117,8 +120,11 @@ class Channel:
             return None
         tag = self.next_tag
         self.next_tag = tag + 1
-        if not no_ack:
+        if no_ack:
+            queue.settle(entry)
+        else:
             self.unacked[tag] = Delivery(tag, queue, entry, None)
+            queue.mark_delivered(entry)
         return tag, entry
 
     # -- settling -------------------------------------------------------------------------
@@ -148,6 +154,8 @@ class Channel:
 
     def ack(self, delivery_tag: int, multiple: bool) -> None:
         settled = self.settle(delivery_tag, multiple)
+        for delivery in settled:
+            delivery.queue.settle(delivery.entry)
         self._dispatch(settled)
 
     def reject(self, delivery_tag: int, multiple: bool, requeue: bool) -> None:
@@ -155,6 +163,8 @@ class Channel:
         if requeue:
             requeue_deliveries(settled)
         else:
+            for delivery in settled:
+                delivery.queue.settle(delivery.entry)
             self._dispatch(settled)
 
     def recover(self) -> None:

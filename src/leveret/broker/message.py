@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from leveret.amqp.properties import delivery_mode
 
 if TYPE_CHECKING:
     from leveret.amqp.spec import BasicProperties
@@ -33,6 +35,10 @@ class Message:
         return self._properties
 
     @property
+    def persistent(self) -> bool:
+        return delivery_mode(self.properties_raw) == 2
+
+    @property
     def headers(self) -> dict[str, object] | None:
         raw = self.properties_raw
         if not raw or not raw[0] & 0x20:
@@ -42,11 +48,15 @@ class Message:
 
 
 class QueueEntry:
-    """A message's place in one queue: its sequence number keeps requeue order stable."""
+    """A message's place in one queue: its sequence number keeps requeue order stable.
 
-    __slots__ = ("message", "redelivered", "seq")
+    ``segment`` is where the queue's log holds it (None when it is in memory only).
+    """
 
-    def __init__(self, seq: int, message: Message, redelivered: bool = False):
+    __slots__ = ("message", "redelivered", "segment", "seq")
+
+    def __init__(self, seq: int, message: Message, redelivered: bool = False, segment: Any = None):
         self.seq = seq
         self.message = message
         self.redelivered = redelivered
+        self.segment = segment

@@ -18,7 +18,16 @@ from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
-from leveret.broker.queue import Queue, Scheduler
+from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
+from leveret.store.base import (
+    BindingDefinition,
+    Definitions,
+    DefinitionStore,
+    ExchangeDefinition,
+    QueueDefinition,
+    QueueLogs,
+)
+from leveret.store.memory import MemoryDefinitionStore
 
 # Queue arguments RabbitMQ compares on redeclaration; others are accepted and ignored.
 EQUIVALENT_QUEUE_ARGS = (
@@ -66,11 +75,22 @@ def _describe(value: object) -> str:
 
 
 class VirtualHost:
-    def __init__(self, name: str, schedule: Scheduler | None = None):
+    def __init__(
+        self,
+        name: str,
+        schedule: Scheduler | None = None,
+        *,
+        definitions: DefinitionStore | None = None,
+        logs: QueueLogs | None = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    ):
         self.name = name
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
         self._schedule = schedule
+        self.definitions: DefinitionStore = definitions or MemoryDefinitionStore()
+        self.logs = logs
+        self.memory_budget = memory_budget
         self._default = Exchange("", EXCHANGE_TYPES["direct"]())
         self.exchanges[""] = self._default
         for name_, type_name in PREDECLARED_EXCHANGES:
@@ -136,6 +156,10 @@ class VirtualHost:
             arguments=args,
         )
         self.exchanges[name] = exchange
+        if durable:
+            self.definitions.add_exchange(
+                ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
+            )
         return exchange
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
@@ -155,6 +179,8 @@ class VirtualHost:
 
     def _remove_exchange(self, exchange: Exchange) -> None:
         self.exchanges.pop(exchange.name, None)
+        if exchange.durable:
+            self.definitions.remove_exchange(self.name, exchange.name)
         for other in list(self.exchanges.values()):
             if other.router.unbind_destination(exchange):
                 self._maybe_auto_delete(other)
@@ -217,14 +243,32 @@ class VirtualHost:
             raise ChannelError(
                 ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
             )
+        persisted = durable and not exclusive
+        if persisted:
+            self.definitions.add_queue(QueueDefinition(self.name, name, auto_delete, args))
+        return self._add_queue(name, durable, wanted_owner, auto_delete, args)
+
+    def _add_queue(
+        self,
+        name: str,
+        durable: bool,
+        owner: object | None,
+        auto_delete: bool,
+        args: dict[str, object],
+    ) -> Queue:
+        log = None
+        if durable and owner is None and self.logs is not None:
+            log = self.logs.open_queue(self.name, name)
         queue = Queue(
             name,
             self.name,
             durable=durable,
-            exclusive_owner=wanted_owner,
+            exclusive_owner=owner,
             auto_delete=auto_delete,
             arguments=args,
             schedule=self._schedule,
+            log=log,
+            memory_budget=self.memory_budget,
         )
         queue.on_unused = self._auto_delete_queue
         self.queues[name] = queue
@@ -252,6 +296,10 @@ class VirtualHost:
             return
         del self.queues[queue.name]
         queue.deleted = True
+        if queue.durable and queue.exclusive_owner is None:
+            self.definitions.remove_queue(self.name, queue.name)
+        if queue.log is not None and self.logs is not None:
+            self.logs.delete_queue(self.name, queue.name)
         for consumer in list(queue.consumers):
             consumer.channel.forget_consumer(consumer.tag)
             consumer.channel.sink.consumer_cancelled(consumer.tag)
@@ -284,7 +332,10 @@ class VirtualHost:
         exchange = self._bindable_source(source)
         args = dict(arguments or {})
         exchange.router.validate_binding(routing_key, args)
-        exchange.router.bind(destination, routing_key, args)
+        if exchange.router.bind(destination, routing_key, args):
+            record = self._binding_record(exchange, destination, routing_key, args)
+            if record is not None:
+                self.definitions.add_binding(record)
 
     def unbind(
         self,
@@ -294,8 +345,67 @@ class VirtualHost:
         arguments: Mapping[str, object] | None,
     ) -> None:
         exchange = self._bindable_source(source)
-        if exchange.router.unbind(destination, routing_key, dict(arguments or {})):
+        args = dict(arguments or {})
+        if exchange.router.unbind(destination, routing_key, args):
+            record = self._binding_record(exchange, destination, routing_key, args)
+            if record is not None:
+                self.definitions.remove_binding(record)
             self._maybe_auto_delete(exchange)
+
+    def _binding_record(
+        self,
+        source: Exchange,
+        destination: Queue | Exchange,
+        routing_key: str,
+        args: dict[str, object],
+    ) -> BindingDefinition | None:
+        """A binding is durable when both of its ends are."""
+        if not source.durable or not destination.durable:
+            return None
+        if isinstance(destination, Queue) and destination.exclusive_owner is not None:
+            return None
+        return BindingDefinition(
+            self.name,
+            source.name,
+            destination.name,
+            isinstance(destination, Queue),
+            routing_key,
+            args,
+        )
+
+    # -- recovery -------------------------------------------------------------------------
+
+    def restore(self, definitions: Definitions) -> list[Queue]:
+        """Recreate durable exchanges, queues and bindings after a restart."""
+        for x in definitions.exchanges:
+            if x.vhost == self.name and x.name not in self.exchanges:
+                router_class = EXCHANGE_TYPES.get(x.type)
+                if router_class is None:
+                    continue
+                self.exchanges[x.name] = Exchange(
+                    x.name,
+                    router_class(),
+                    durable=True,
+                    auto_delete=x.auto_delete,
+                    internal=x.internal,
+                    arguments=dict(x.arguments),
+                )
+        queues = []
+        for q in definitions.queues:
+            if q.vhost == self.name and q.name not in self.queues:
+                queues.append(self._add_queue(q.name, True, None, q.auto_delete, dict(q.arguments)))
+        for b in definitions.bindings:
+            if b.vhost != self.name:
+                continue
+            source = self.exchanges.get(b.source)
+            destination: Queue | Exchange | None = (
+                self.queues.get(b.destination)
+                if b.destination_is_queue
+                else self.exchanges.get(b.destination)
+            )
+            if source is not None and destination is not None:
+                source.router.bind(destination, b.routing_key, dict(b.arguments))
+        return queues
 
     # -- publishing -----------------------------------------------------------------------
 

@@ -25,3 +25,5 @@ class Config:
     # RabbitMQ 4.x's default max_message_size.
     max_message_size: int = 16 * 1024 * 1024
     cluster_name: str = "leveret"
+    # Bytes of message bodies a durable queue keeps in memory; beyond it, the log holds them.
+    queue_memory_budget: int = 32 * 1024 * 1024

@@ -258,6 +258,7 @@ class AMQPConnection(asyncio.Protocol):
             if session is not None:
                 del self.sessions[number]
                 self.confirms_pending.discard(session)
+                session.closed = True
                 session.channel.close()
             self.send_method(number, spec.ChannelCloseOk())
             self.proto.channel_closed(number)
@@ -490,6 +491,7 @@ class AMQPConnection(asyncio.Protocol):
         self.proto.channel_closing(number)
         if session is not None:
             self.confirms_pending.discard(session)
+            session.closed = True
             session.channel.close()
 
     def fail(self, error: AMQPError, *, allow_before_open: bool = False) -> None:
@@ -549,6 +551,7 @@ class AMQPConnection(asyncio.Protocol):
         sessions = list(self.sessions.values())
         self.sessions.clear()
         for session in sessions:
+            session.closed = True
             session.channel.close()
         if self.vhost is not None:
             for queue in self.exclusive_queues:

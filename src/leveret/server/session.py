@@ -28,12 +28,12 @@ class Session:
         self.connection = connection
         self.number = number
         self.channel = Channel(number, connection, self)
-        # Publisher confirms: the sequence number of the last publish, and of the last
-        # confirm sent; acks are coalesced into one multiple=true ack per write batch.
+        # Publisher confirms: publishes in order, each pending (0), stored (1) or failed (2).
+        # Confirms go out in publish order, coalesced into multiple=true acks per write batch.
         self.confirming = False
         self.publish_seq = 0
-        self.confirmed_seq = 0
-        self.acked_seq = 0
+        self._unconfirmed: dict[int, int] = {}
+        self.closed = False
         # Transactions: None outside tx mode, else what waits for tx.commit.
         self.tx_publishes: list[TxPublish] | None = None
         self.tx_settles: list[tuple[str, int, bool, bool]] = []
@@ -68,15 +68,36 @@ class Session:
 
     # -- confirms -------------------------------------------------------------------------
 
-    def confirm(self, seq: int) -> None:
-        self.confirmed_seq = seq
+    def expect_confirm(self) -> int:
+        self.publish_seq += 1
+        self._unconfirmed[self.publish_seq] = 0
+        return self.publish_seq
+
+    def confirm(self, seq: int, stored: bool = True) -> None:
+        if self.closed or seq not in self._unconfirmed:
+            return
+        self._unconfirmed[seq] = 1 if stored else 2
         self.connection.confirms_pending.add(self)
 
     def flush_confirms(self) -> None:
-        upto = self.confirmed_seq
-        if upto > self.acked_seq:
-            multiple = upto - self.acked_seq > 1
-            self.acked_seq = upto
-            self.connection.send_method(
-                self.number, spec.BasicAck(delivery_tag=upto, multiple=multiple)
+        done: list[tuple[int, int]] = []
+        for seq, state in self._unconfirmed.items():
+            if not state:
+                break
+            done.append((seq, state))
+        for seq, _ in done:
+            del self._unconfirmed[seq]
+        start = 0
+        while start < len(done):
+            end = start
+            kind = done[start][1]
+            while end + 1 < len(done) and done[end + 1][1] == kind:
+                end += 1
+            tag, multiple = done[end][0], end > start
+            method: spec.Method = (
+                spec.BasicAck(delivery_tag=tag, multiple=multiple)
+                if kind == 1
+                else spec.BasicNack(delivery_tag=tag, multiple=multiple, requeue=False)
             )
+            self.connection.send_method(self.number, method)
+            start = end + 1

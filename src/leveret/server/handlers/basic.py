@@ -52,8 +52,10 @@ def route(
 ) -> None:
     assert conn.vhost is not None
     queues = conn.vhost.route(exchange, message)
+    needs_sync = False
     for queue in queues:
-        queue.publish(message)
+        if queue.publish(message):
+            needs_sync = True
     if not queues and mandatory:
         conn.send_content(
             session.number,
@@ -67,8 +69,13 @@ def route(
             message.body,
         )
     if session.confirming:
-        session.publish_seq += 1
-        session.confirm(session.publish_seq)
+        seq = session.expect_confirm()
+        store = conn.node.message_store
+        if needs_sync and store is not None:
+            # Confirm only once the message is on disk in every queue it reached.
+            store.after_sync(lambda stored: session.confirm(seq, stored))
+        else:
+            session.confirm(seq)
 
 
 def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -> None:

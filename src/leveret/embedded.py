@@ -1,0 +1,732 @@
+"""Run a Leveret broker inside the current process, for tests and tools.
+
+Two ways to run it:
+
+* From synchronous code, ``with Broker() as broker:`` starts the broker on its own event loop
+  in a daemon thread and stops it (and joins the thread) on exit.
+* From asyncio code, ``async with Broker() as broker:`` runs it on the caller's running loop;
+  no thread is involved.
+
+Besides ``url`` and ``port`` the broker offers test-control helpers that a broker running in
+another process cannot: listing queues with their depths, peeking at messages without
+consuming them, waiting until a queue is empty or its messages are acknowledged, closing
+client connections from the broker side and raising a memory alarm.
+
+The helpers exist twice. The methods on :class:`Broker` are synchronous: call them from any
+thread except the broker's own event loop (in ``async with`` mode the instant ones, which do
+not wait, may also be called on the loop). ``broker.aio`` holds awaitable twins with the same
+names for async code; they work in both modes and never block an event loop.
+
+All broker state is touched on the broker's loop only; the helpers hop onto it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from leveret.server.config import Config
+from leveret.server.node import Node
+
+if TYPE_CHECKING:
+    from leveret.amqp.spec import BasicProperties
+    from leveret.broker.message import QueueEntry
+    from leveret.broker.queue import Queue
+    from leveret.broker.vhost import VirtualHost
+
+__all__ = [
+    "AsyncBrokerControl",
+    "Broker",
+    "ConnectionInfo",
+    "NotFound",
+    "PeekedMessage",
+    "QueueInfo",
+]
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 5.0
+# How often the waits look at the queues; everything they read is in memory, so this is cheap.
+POLL_INTERVAL = 0.002
+START_TIMEOUT = 10.0
+LOGGER_NAME = "leveret"
+
+
+class NotFound(LookupError):
+    """The vhost or queue a helper was asked about does not exist."""
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """One queue, with the counters ``rabbitmqctl list_queues`` shows."""
+
+    vhost: str
+    name: str
+    messages_ready: int
+    messages_unacknowledged: int
+    consumers: int
+    durable: bool
+    exclusive: bool
+    auto_delete: bool
+    arguments: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> int:
+        """Ready plus unacknowledged, as RabbitMQ's ``messages`` column."""
+        return self.messages_ready + self.messages_unacknowledged
+
+
+@dataclass(frozen=True)
+class PeekedMessage:
+    """A copy of a message waiting in a queue; peeking leaves the queue untouched."""
+
+    body: bytes
+    exchange: str
+    routing_key: str
+    redelivered: bool
+    properties: BasicProperties
+
+    @property
+    def headers(self) -> dict[str, object]:
+        headers = self.properties.headers
+        return dict(headers) if isinstance(headers, dict) else {}
+
+    @property
+    def content_type(self) -> str | None:
+        return self.properties.content_type
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """One client connection as the broker sees it."""
+
+    peer: tuple[str, int] | None
+    vhost: str | None  # None until the client has opened a vhost
+    user: str | None
+    channels: int
+    client_properties: dict[str, object]
+
+
+def vhost_url(
+    host: str, port: int, vhost: str, user: str = "guest", password: str = "guest"
+) -> str:
+    """An ``amqp://`` URL; the vhost is quoted completely ("/" becomes ``%2F``)."""
+    quote = urllib.parse.quote
+    return (
+        f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
+        f"{quote(vhost, safe='')}"
+    )
+
+
+class Broker:
+    """An in-process Leveret broker.
+
+    ``Broker()`` listens on a free port of 127.0.0.1; ``Broker(port=5673)`` on a given one.
+    ``data_dir=None`` (the default) keeps everything in memory; a path is handed to the
+    node's :class:`~leveret.server.config.Config` as its data directory.
+
+    ``quiet=True`` (the default) sets the ``leveret`` logger to WARNING unless the
+    application already chose a level for it, so per-connection INFO lines stay out of
+    test output.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        data_dir: str | os.PathLike[str] | None = None,
+        quiet: bool = True,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._quiet = quiet
+        self._node: Node | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._aio = AsyncBrokerControl(self)
+
+    def __repr__(self) -> str:
+        state = f"port {self._node.port}" if self._node is not None else "stopped"
+        return f"<leveret.Broker {self._host} {state}>"
+
+    # -- addresses ------------------------------------------------------------------------
+
+    @property
+    def node(self) -> Node:
+        """The running node (advanced use; touch it on the broker's loop only)."""
+        if self._node is None:
+            raise RuntimeError("the broker is not running")
+        return self._node
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the broker runs on."""
+        if self._loop is None:
+            raise RuntimeError("the broker is not running")
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._node is not None
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self.node.port
+
+    @property
+    def url(self) -> str:
+        """``amqp://guest:guest@127.0.0.1:PORT/%2F``: the default vhost as guest."""
+        return self.url_for("/")
+
+    def url_for(self, vhost: str = "/", *, user: str = "guest", password: str = "guest") -> str:
+        """The URL of ``vhost`` on this broker, the vhost name URL-quoted."""
+        return vhost_url(self._host, self.port, vhost, user, password)
+
+    @property
+    def aio(self) -> AsyncBrokerControl:
+        """Awaitable versions of the helpers, for async code."""
+        return self._aio
+
+    # -- lifecycle: a thread of its own ---------------------------------------------------
+
+    def start(self, timeout: float = START_TIMEOUT) -> Broker:
+        """Start on a new event loop in a daemon thread; return once it accepts connections.
+
+        A start-up error (port in use, data directory locked) is raised here.
+        """
+        if self._node is not None:
+            raise RuntimeError("the broker is already running")
+        self._silence_logs()
+        node = self._make_node()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(node, ready, failure))
+            except BaseException as error:  # pragma: no cover - _serve reports its own
+                failure.append(error)
+                ready.set()
+            finally:
+                _close_loop(loop)
+
+        thread = threading.Thread(target=run, name=f"leveret-broker-{id(self):x}", daemon=True)
+        thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"the embedded broker did not start within {timeout} s")
+        if failure:
+            thread.join()
+            raise failure[0]
+        self._node, self._loop, self._thread = node, loop, thread
+        return self
+
+    async def _serve(
+        self, node: Node, ready: threading.Event, failure: list[BaseException]
+    ) -> None:
+        stop = asyncio.Event()
+        try:
+            await node.start()
+        except BaseException as error:
+            failure.append(error)
+            ready.set()
+            return
+        self._stop_event = stop
+        ready.set()
+        await stop.wait()
+        await node.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the broker (clients get 320 CONNECTION_FORCED) and join its thread."""
+        thread, loop, stop = self._thread, self._loop, self._stop_event
+        if thread is None:
+            if self._node is not None:
+                raise RuntimeError("this broker runs on an asyncio loop: use `await astop()`")
+            return
+        assert loop is not None and stop is not None
+        if threading.current_thread() is thread:
+            raise RuntimeError("stop() called on the broker's own thread")
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout)
+        self._node = self._loop = self._thread = self._stop_event = None
+        if thread.is_alive():  # pragma: no cover - node.stop() gives up after about a second
+            raise TimeoutError(f"the embedded broker did not stop within {timeout} s")
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- lifecycle: on the caller's loop ---------------------------------------------------
+
+    async def astart(self) -> Broker:
+        """Start on the running event loop (no thread)."""
+        if self._node is not None:
+            raise RuntimeError("the broker is already running")
+        self._silence_logs()
+        node = self._make_node()
+        await node.start()
+        self._node, self._loop = node, asyncio.get_running_loop()
+        return self
+
+    async def astop(self) -> None:
+        """Stop a broker started with :meth:`astart` (or ``async with``)."""
+        if self._thread is not None:
+            raise RuntimeError("this broker runs in its own thread: use stop()")
+        node = self._node
+        if node is None:
+            return
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("astop() must run on the loop the broker was started on")
+        try:
+            await node.stop()
+        finally:
+            self._node = self._loop = None
+
+    async def __aenter__(self) -> Broker:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()
+
+    def _make_node(self) -> Node:
+        config = Config(host=self._host, port=self._requested_port, data_dir=self._data_dir)
+        return Node(config)
+
+    def _silence_logs(self) -> None:
+        if not self._quiet:
+            return
+        logger = logging.getLogger(LOGGER_NAME)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+    # -- running things on the broker's loop ----------------------------------------------
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run an instant operation on the broker's loop and return its result."""
+        loop = self.loop
+        if self._on_loop():
+            return fn()
+        return asyncio.run_coroutine_threadsafe(_caught_up(fn), loop).result()
+
+    def _wait(self, make: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
+        loop = self.loop
+        if self._on_loop():
+            raise RuntimeError(
+                f"{what}() would block the broker's own event loop; "
+                f"use `await broker.aio.{what}(...)` in async code"
+            )
+        return asyncio.run_coroutine_threadsafe(make(), loop).result()
+
+    # -- vhosts ---------------------------------------------------------------------------
+
+    def add_vhost(self, name: str | None = None, *, user: str = "guest") -> str:
+        """Create a vhost (a unique name if none is given) that ``user`` may open."""
+        return self._call(lambda: self._add_vhost(name, user))
+
+    def delete_vhost(self, name: str, reason: str = "vhost deleted") -> None:
+        """Close the vhost's connections (320 CONNECTION_FORCED) and delete it."""
+        self._call(lambda: self._delete_vhost(name, reason))
+
+    def vhosts(self) -> list[str]:
+        return self._call(lambda: sorted(self.node.vhosts))
+
+    def _add_vhost(self, name: str | None, user: str) -> str:
+        node = self.node
+        if name is None:
+            name = f"leveret-{uuid.uuid4().hex[:12]}"
+        if name in node.vhosts:
+            raise ValueError(f"vhost {name!r} already exists")
+        account = node.users.users.get(user)
+        if account is None:
+            raise NotFound(f"no user {user!r}")
+        node.add_vhost(name)
+        account.vhosts.add(name)
+        return name
+
+    def _delete_vhost(self, name: str, reason: str) -> None:
+        node = self.node
+        if node.vhosts.pop(name, None) is None:
+            raise NotFound(f"no vhost {name!r}")
+        for account in node.users.users.values():
+            account.vhosts.discard(name)
+        for conn in list(node.connections):
+            if conn.vhost is not None and conn.vhost.name == name:
+                conn.close_forced(reason)
+
+    # -- connections and alarms -----------------------------------------------------------
+
+    def connections(self, vhost: str | None = None) -> list[ConnectionInfo]:
+        """Client connections (those on ``vhost`` if given)."""
+        return self._call(lambda: self._connections(vhost))
+
+    def close_connections(self, vhost: str | None = None, reason: str = "closed by test") -> int:
+        """Close client connections from the broker side, as ``rabbitmqctl close_connection``.
+
+        Clients receive ``connection.close`` 320 CONNECTION_FORCED with ``reason`` in the
+        text. Only connections on ``vhost`` if given. Returns how many were closed.
+        """
+        return self._call(lambda: self._close_connections(vhost, reason))
+
+    def set_memory_alarm(self, active: bool = True) -> None:
+        """Raise (or clear) a memory alarm: clients get ``connection.blocked`` (``unblocked``)
+        and publishers are paused until it clears, as in RabbitMQ."""
+        self._call(lambda: self.node.set_alarm("memory", active))
+
+    def _connections(self, vhost: str | None) -> list[ConnectionInfo]:
+        return [
+            ConnectionInfo(
+                peer=conn.peer,
+                vhost=conn.vhost.name if conn.vhost is not None else None,
+                user=conn.user.name if conn.user is not None else None,
+                channels=len(conn.sessions),
+                client_properties=dict(conn.client_properties),
+            )
+            for conn in list(self.node.connections)
+            if not conn.closed and (vhost is None or _vhost_name(conn.vhost) == vhost)
+        ]
+
+    def _close_connections(self, vhost: str | None, reason: str) -> int:
+        if vhost is not None:
+            self._vhost(vhost)
+        count = 0
+        for conn in list(self.node.connections):
+            if conn.closed or (vhost is not None and _vhost_name(conn.vhost) != vhost):
+                continue
+            conn.close_forced(reason)
+            count += 1
+        return count
+
+    # -- queues ---------------------------------------------------------------------------
+
+    def queues(self, vhost: str | None = "/") -> list[QueueInfo]:
+        """The queues of ``vhost`` (of every vhost if None), sorted by vhost and name."""
+        return self._call(lambda: self._queues(vhost))
+
+    def message_count(self, queue: str, vhost: str = "/") -> int:
+        """Ready messages in the queue: its depth, as ``queue.declare-ok`` reports it."""
+        return self._call(lambda: self._queue(vhost, queue).message_count)
+
+    def peek(self, queue: str, vhost: str = "/", limit: int | None = None) -> list[PeekedMessage]:
+        """Copies of the queue's ready messages, head first, without consuming them."""
+        return self._call(lambda: self._peek(vhost, queue, limit))
+
+    def wait_until_empty(
+        self,
+        queue: str,
+        vhost: str = "/",
+        *,
+        include_unacked: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Block until the queue holds no ready messages (with ``include_unacked``, also
+        none delivered and awaiting acknowledgement). A queue that does not exist counts as
+        empty. Raises TimeoutError, naming what is left, after ``timeout`` seconds."""
+        self._wait(
+            lambda: self._wait_until_empty(vhost, queue, include_unacked, timeout),
+            "wait_until_empty",
+        )
+
+    def wait_for_ack(
+        self,
+        queue: str,
+        vhost: str = "/",
+        *,
+        body: bytes | str | None = None,
+        match: Callable[[PeekedMessage], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Block until the queue's messages (only those with this ``body``, or for which
+        ``match`` is true, if given) are acknowledged: none left ready or delivered and
+        unacknowledged. A reject without requeue settles a message too; a requeued one
+        keeps the wait going. Raises TimeoutError after ``timeout`` seconds."""
+        self._wait(
+            lambda: self._wait_for_ack(vhost, queue, _matcher(body, match), timeout),
+            "wait_for_ack",
+        )
+
+    # The implementations: each runs on the broker's loop.
+
+    def _vhost(self, name: str) -> VirtualHost:
+        vhost = self.node.vhosts.get(name)
+        if vhost is None:
+            raise NotFound(f"no vhost {name!r}")
+        return vhost
+
+    def _queue(self, vhost: str, name: str) -> Queue:
+        queue = self._vhost(vhost).queues.get(name)
+        if queue is None:
+            raise NotFound(f"no queue {name!r} in vhost {vhost!r}")
+        return queue
+
+    def _unacked(self, vhost: str) -> dict[Queue, list[QueueEntry]]:
+        """Deliveries awaiting acknowledgement on the vhost's connections, by queue."""
+        found: dict[Queue, list[QueueEntry]] = {}
+        for conn in list(self.node.connections):
+            if _vhost_name(conn.vhost) != vhost:
+                continue
+            for session in list(conn.sessions.values()):
+                for delivery in session.channel.unacked.values():
+                    found.setdefault(delivery.queue, []).append(delivery.entry)
+        return found
+
+    def _queues(self, vhost: str | None) -> list[QueueInfo]:
+        names = sorted(self.node.vhosts) if vhost is None else [vhost]
+        infos: list[QueueInfo] = []
+        for name in names:
+            vhost_ = self._vhost(name)
+            unacked = self._unacked(name)
+            for queue in sorted(vhost_.queues.values(), key=lambda q: q.name):
+                infos.append(
+                    QueueInfo(
+                        vhost=name,
+                        name=queue.name,
+                        messages_ready=queue.message_count,
+                        messages_unacknowledged=len(unacked.get(queue, ())),
+                        consumers=queue.consumer_count,
+                        durable=queue.durable,
+                        exclusive=queue.exclusive,
+                        auto_delete=queue.auto_delete,
+                        arguments=dict(queue.arguments),
+                    )
+                )
+        return infos
+
+    def _peek(self, vhost: str, name: str, limit: int | None) -> list[PeekedMessage]:
+        entries = list(self._queue(vhost, name).ready)
+        if limit is not None:
+            entries = entries[:limit]
+        return [_peeked(entry) for entry in entries]
+
+    async def _wait_until_empty(
+        self, vhost: str, name: str, include_unacked: bool, timeout: float
+    ) -> None:
+        def left() -> str | None:
+            queue = self._vhost(vhost).queues.get(name)
+            if queue is None:
+                return None
+            ready = queue.message_count
+            unacked = len(self._unacked(vhost).get(queue, ())) if include_unacked else 0
+            if not ready and not unacked:
+                return None
+            return f"{ready} ready and {unacked} unacknowledged" if include_unacked else str(ready)
+
+        await _poll(left, timeout, f"queue {name!r} in vhost {vhost!r} still holds {{}} messages")
+
+    async def _wait_for_ack(
+        self,
+        vhost: str,
+        name: str,
+        match: Callable[[QueueEntry], bool] | None,
+        timeout: float,
+    ) -> None:
+        def left() -> str | None:
+            queue = self._vhost(vhost).queues.get(name)
+            if queue is None:
+                return None
+            entries = list(queue.ready)
+            ready = sum(1 for e in entries if match is None or match(e))
+            delivered = self._unacked(vhost).get(queue, [])
+            unacked = sum(1 for e in delivered if match is None or match(e))
+            if not ready and not unacked:
+                return None
+            return f"{ready} ready and {unacked} unacknowledged"
+
+        what = "matching " if match is not None else ""
+        await _poll(
+            left,
+            timeout,
+            f"queue {name!r} in vhost {vhost!r} still holds {{}} {what}messages",
+        )
+
+
+class AsyncBrokerControl:
+    """The helpers of a :class:`Broker` as coroutines; get it as ``broker.aio``.
+
+    Works whether the broker runs on the caller's loop or in its own thread, and never
+    blocks the caller's loop.
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    @property
+    def broker(self) -> Broker:
+        return self._broker
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await self._run(lambda: _caught_up(fn))
+
+    async def _run(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        broker = self._broker
+        loop = broker.loop
+        if broker._on_loop():
+            return await make()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
+
+    async def add_vhost(self, name: str | None = None, *, user: str = "guest") -> str:
+        return await self._call(lambda: self._broker._add_vhost(name, user))
+
+    async def delete_vhost(self, name: str, reason: str = "vhost deleted") -> None:
+        await self._call(lambda: self._broker._delete_vhost(name, reason))
+
+    async def connections(self, vhost: str | None = None) -> list[ConnectionInfo]:
+        return await self._call(lambda: self._broker._connections(vhost))
+
+    async def close_connections(
+        self, vhost: str | None = None, reason: str = "closed by test"
+    ) -> int:
+        return await self._call(lambda: self._broker._close_connections(vhost, reason))
+
+    async def set_memory_alarm(self, active: bool = True) -> None:
+        await self._call(lambda: self._broker.node.set_alarm("memory", active))
+
+    async def queues(self, vhost: str | None = "/") -> list[QueueInfo]:
+        return await self._call(lambda: self._broker._queues(vhost))
+
+    async def message_count(self, queue: str, vhost: str = "/") -> int:
+        return await self._call(lambda: self._broker._queue(vhost, queue).message_count)
+
+    async def peek(
+        self, queue: str, vhost: str = "/", limit: int | None = None
+    ) -> list[PeekedMessage]:
+        return await self._call(lambda: self._broker._peek(vhost, queue, limit))
+
+    async def wait_until_empty(
+        self,
+        queue: str,
+        vhost: str = "/",
+        *,
+        include_unacked: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        await self._run(
+            lambda: self._broker._wait_until_empty(vhost, queue, include_unacked, timeout)
+        )
+
+    async def wait_for_ack(
+        self,
+        queue: str,
+        vhost: str = "/",
+        *,
+        body: bytes | str | None = None,
+        match: Callable[[PeekedMessage], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        matcher = _matcher(body, match)
+        await self._run(lambda: self._broker._wait_for_ack(vhost, queue, matcher, timeout))
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _vhost_name(vhost: VirtualHost | None) -> str | None:
+    return vhost.name if vhost is not None else None
+
+
+async def _catch_up() -> None:
+    """Let the loop read what clients already wrote to their sockets before we look.
+
+    A helper is scheduled from another thread; on its first turn the loop may not yet have
+    read bytes a client sent just before the call (a publish without confirms). Two turns
+    of the loop, each with a select, get them read and handled.
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def _caught_up(fn: Callable[[], T]) -> T:
+    await _catch_up()
+    return fn()
+
+
+async def _poll(left: Callable[[], str | None], timeout: float, message: str) -> None:
+    """Wait until ``left()`` returns None; its last answer goes into the TimeoutError."""
+    await _catch_up()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = left()
+        if remaining is None:
+            return
+        if loop.time() >= deadline:
+            raise TimeoutError(message.format(remaining) + f" after {timeout:g} s")
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+def _peeked(entry: QueueEntry) -> PeekedMessage:
+    from leveret.amqp.spec import BasicProperties
+
+    message = entry.message
+    return PeekedMessage(
+        body=bytes(message.body),
+        exchange=message.exchange,
+        routing_key=message.routing_key,
+        redelivered=entry.redelivered,
+        # A fresh decode: the caller may change it without touching the broker's copy.
+        properties=BasicProperties.decode(message.properties_raw),
+    )
+
+
+def _matcher(
+    body: bytes | str | None, match: Callable[[PeekedMessage], bool] | None
+) -> Callable[[QueueEntry], bool] | None:
+    if body is None and match is None:
+        return None
+    wanted = body.encode() if isinstance(body, str) else body
+
+    def matches(entry: QueueEntry) -> bool:
+        if wanted is not None and bytes(entry.message.body) != wanted:
+            return False
+        return match is None or match(_peeked(entry))
+
+    return matches
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on a private loop, let it finish, and close the loop."""
+    try:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

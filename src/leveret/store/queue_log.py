@@ -1,0 +1,385 @@
+"""The on-disk log of one durable queue: append-only segments plus per-segment ack files.
+
+A segment record is ``u32 length, u32 crc32, payload`` where the payload is ``u64 seq,
+u8 flags, u8+exchange, u8+routing key, u32+properties, body``. Sequence numbers are the
+queue's own and keep increasing across restarts. An ack-file record is ``u8 kind, u64 first,
+u64 last, u32 crc32`` and says that messages first..last were settled (gone for good) or
+delivered (so they come back with redelivered=true). A segment whose records are all settled
+is deleted with its ack file. Recovery truncates a torn tail instead of refusing to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zlib
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leveret.store.files import AppendFile, FileSystem
+
+log = logging.getLogger("leveret.store")
+
+RECORD_HEADER = struct.Struct(">II")
+PAYLOAD_HEAD = struct.Struct(">QB")
+ACK_RECORD = struct.Struct(">BQQ")
+ACK_RECORD_SIZE = ACK_RECORD.size + 4
+FLAG_PERSISTENT = 1
+SETTLED = 1
+DELIVERED = 2
+DEFAULT_SEGMENT_SIZE = 8 * 1024 * 1024
+# A record can never be larger than this (RabbitMQ's hard cap on message size is 512 MiB).
+MAX_RECORD = 600 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class Segment:
+    id: int
+    path: Path
+    ack_path: Path
+    size: int = 0  # bytes written or buffered
+    records: int = 0
+    settled: int = 0
+    file: AppendFile | None = None
+    ack_file: AppendFile | None = None
+    pending: bytearray = field(default_factory=bytearray)
+    pending_acks: bytearray = field(default_factory=bytearray)
+
+    @property
+    def live(self) -> int:
+        return self.records - self.settled
+
+
+@dataclass
+class StoredRecord:
+    seq: int
+    persistent: bool
+    exchange: str
+    routing_key: str
+    properties_raw: bytes
+    body: bytes
+    size: int  # of the whole record on disk
+
+
+@dataclass
+class Recovery:
+    """What survived: live records in order as (segment, offsets), and delivered seqs."""
+
+    runs: list[tuple[Segment, array[int]]]
+    delivered: set[int]
+    next_seq: int
+    count: int
+
+
+def encode_record(
+    seq: int, persistent: bool, exchange: str, routing_key: str, properties: bytes, body: bytes
+) -> bytes:
+    ex = exchange.encode("utf-8", "surrogateescape")
+    rk = routing_key.encode("utf-8", "surrogateescape")
+    payload = b"".join(
+        (
+            PAYLOAD_HEAD.pack(seq, FLAG_PERSISTENT if persistent else 0),
+            bytes((len(ex),)),
+            ex,
+            bytes((len(rk),)),
+            rk,
+            struct.pack(">I", len(properties)),
+            properties,
+            body,
+        )
+    )
+    return RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def decode_record(data: bytes | memoryview, offset: int) -> StoredRecord | None:
+    """The record at ``offset``, or None if it is incomplete or fails its checksum."""
+    end_of_header = offset + RECORD_HEADER.size
+    if end_of_header > len(data):
+        return None
+    length, crc = RECORD_HEADER.unpack_from(data, offset)
+    end = end_of_header + length
+    if length < PAYLOAD_HEAD.size + 6 or length > MAX_RECORD or end > len(data):
+        return None
+    payload = bytes(data[end_of_header:end])
+    if zlib.crc32(payload) != crc:
+        return None
+    try:
+        seq, flags = PAYLOAD_HEAD.unpack_from(payload, 0)
+        pos = PAYLOAD_HEAD.size
+        ex_len = payload[pos]
+        exchange = payload[pos + 1 : pos + 1 + ex_len].decode("utf-8", "surrogateescape")
+        pos += 1 + ex_len
+        rk_len = payload[pos]
+        routing_key = payload[pos + 1 : pos + 1 + rk_len].decode("utf-8", "surrogateescape")
+        pos += 1 + rk_len
+        (props_len,) = struct.unpack_from(">I", payload, pos)
+        pos += 4
+        properties = payload[pos : pos + props_len]
+        body = payload[pos + props_len :]
+    except (IndexError, struct.error):
+        return None
+    return StoredRecord(
+        seq,
+        bool(flags & FLAG_PERSISTENT),
+        exchange,
+        routing_key,
+        properties,
+        body,
+        end - offset,
+    )
+
+
+def _ack_record(kind: int, first: int, last: int) -> bytes:
+    head = ACK_RECORD.pack(kind, first, last)
+    return head + struct.pack(">I", zlib.crc32(head))
+
+
+class QueueLog:
+    """Segments of one queue. Writes are buffered until ``flush``; the store syncs them."""
+
+    def __init__(
+        self,
+        fs: FileSystem,
+        directory: Path,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+        on_dirty: Callable[[], None] | None = None,
+    ):
+        self.on_dirty = on_dirty
+        self.fs = fs
+        self.directory = directory
+        self.segment_size = segment_size
+        self.segments: dict[int, Segment] = {}
+        self.current: Segment | None = None
+        self.dirty = False
+        self._next_segment_id = 1
+        # Handles of dropped segments; the store closes them when no fsync may be using them.
+        self.retired: list[AppendFile] = []
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        if not self.dirty:
+            self.dirty = True
+            if self.on_dirty is not None:
+                self.on_dirty()
+
+    def _segment(self, segment_id: int) -> Segment:
+        return Segment(
+            segment_id,
+            self.directory / f"{segment_id:020d}.seg",
+            self.directory / f"{segment_id:020d}.ack",
+        )
+
+    def _writable_segment(self) -> Segment:
+        current = self.current
+        if current is None or current.size >= self.segment_size:
+            if current is not None:
+                self._retire(current)
+            if not self.segments:
+                self.fs.makedirs(self.directory)
+            current = self._segment(self._next_segment_id)
+            self._next_segment_id += 1
+            self.segments[current.id] = current
+            self.current = current
+        return current
+
+    def append(
+        self,
+        seq: int,
+        persistent: bool,
+        exchange: str,
+        routing_key: str,
+        properties: bytes,
+        body: bytes,
+    ) -> tuple[Segment, int]:
+        """Buffer a record; returns its segment and offset."""
+        segment = self._writable_segment()
+        record = encode_record(seq, persistent, exchange, routing_key, properties, body)
+        offset = segment.size
+        segment.pending += record
+        segment.size += len(record)
+        segment.records += 1
+        self._touch()
+        return segment, offset
+
+    def settle(self, segment: Segment, first: int, last: int, count: int = 1) -> None:
+        """Messages first..last (``count`` records of this segment) are gone for good."""
+        segment.pending_acks += _ack_record(SETTLED, first, last)
+        segment.settled += count
+        self._touch()
+        if segment.settled >= segment.records and segment is not self.current:
+            self._drop(segment)
+
+    def mark_delivered(self, segment: Segment, seq: int) -> None:
+        if segment.id in self.segments:
+            segment.pending_acks += _ack_record(DELIVERED, seq, seq)
+            self._touch()
+
+    def flush(self) -> list[AppendFile]:
+        """Write buffered records; return the files that now need an fsync."""
+        files: list[AppendFile] = []
+        if not self.dirty:
+            return files
+        for segment in list(self.segments.values()):
+            if segment.pending:
+                if segment.file is None:
+                    segment.file = self.fs.open_append(segment.path)
+                data = bytes(segment.pending)
+                segment.file.write(data)  # raises OSError (ENOSPC) with nothing written
+                segment.pending.clear()
+                files.append(segment.file)
+            if segment.pending_acks:
+                if segment.ack_file is None:
+                    segment.ack_file = self.fs.open_append(segment.ack_path)
+                segment.ack_file.write(bytes(segment.pending_acks))
+                segment.pending_acks.clear()
+                files.append(segment.ack_file)
+            if segment is not self.current and segment.settled >= segment.records:
+                self._drop(segment)  # settled while its records were still buffered
+        self.dirty = False
+        return files
+
+    def discard_pending(self) -> None:
+        """A write failed: forget what was buffered (those messages were never stored)."""
+        for segment in self.segments.values():
+            segment.size -= len(segment.pending)
+            segment.pending.clear()
+            segment.pending_acks.clear()
+        self.dirty = False
+
+    def _retire(self, segment: Segment) -> None:
+        if segment.settled >= segment.records:
+            self._drop(segment)
+
+    def _drop(self, segment: Segment) -> None:
+        if segment.pending:
+            return  # its records are not even written yet; drop it after the flush
+        self.segments.pop(segment.id, None)
+        for handle in (segment.file, segment.ack_file):
+            if handle is not None:
+                self.retired.append(handle)
+        segment.file = segment.ack_file = None
+        segment.pending_acks.clear()
+        self.fs.remove(segment.path)
+        self.fs.remove(segment.ack_path)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read(
+        self, segment: Segment, offsets: array[int], start: int, limit: int
+    ) -> list[StoredRecord]:
+        """Read up to ``limit`` records at ``offsets[start:]`` of one segment, in one pass."""
+        if segment.pending:
+            self.flush()
+        end = min(len(offsets), start + limit)
+        if start >= end:
+            return []
+        first = offsets[start]
+        chunk = self.fs.read_range(segment.path, first, segment.size - first)
+        records: list[StoredRecord] = []
+        for i in range(start, end):
+            record = decode_record(chunk, offsets[i] - first)
+            if record is None:
+                raise OSError(f"unreadable record at {segment.path}:{offsets[i]}")
+            records.append(record)
+        return records
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Retire every open handle (the store closes them once no fsync runs)."""
+        for segment in self.segments.values():
+            for handle in (segment.file, segment.ack_file):
+                if handle is not None:
+                    self.retired.append(handle)
+            segment.file = segment.ack_file = None
+
+    def close_retired(self) -> None:
+        for handle in self.retired:
+            handle.close()
+        self.retired.clear()
+
+    def destroy(self) -> None:
+        self.close()
+        self.segments.clear()
+        self.current = None
+        self.dirty = False
+        self.fs.remove_tree(self.directory)
+
+    def recover(self) -> Recovery:
+        """Scan the directory: settle what the ack files say, truncate torn tails."""
+        names = self.fs.listdir(self.directory)
+        ids = sorted({int(name[:20]) for name in names if name[:20].isdigit()})
+        settled_single: set[int] = set()
+        settled_ranges: list[tuple[int, int]] = []
+        delivered: set[int] = set()
+        for segment_id in ids:
+            for kind, first, last in self._read_acks(self._segment(segment_id).ack_path):
+                if kind == DELIVERED:
+                    delivered.add(first)
+                elif first == last:
+                    settled_single.add(first)
+                else:
+                    settled_ranges.append((first, last))
+
+        def is_settled(seq: int) -> bool:
+            return seq in settled_single or any(a <= seq <= b for a, b in settled_ranges)
+
+        runs: list[tuple[Segment, array[int]]] = []
+        seen: set[int] = set()
+        max_seq = 0
+        count = 0
+        for segment_id in ids:
+            segment = self._segment(segment_id)
+            data = self.fs.read(segment.path) if self.fs.exists(segment.path) else b""
+            offsets: array[int] = array("q")
+            offset = 0
+            while offset < len(data):
+                record = decode_record(data, offset)
+                if record is None:
+                    log.warning(
+                        "truncating torn or corrupt tail of %s at byte %d (of %d)",
+                        segment.path,
+                        offset,
+                        len(data),
+                    )
+                    self.fs.truncate(segment.path, offset)
+                    break
+                segment.records += 1
+                max_seq = max(max_seq, record.seq)
+                if not record.persistent or record.seq in seen or is_settled(record.seq):
+                    segment.settled += 1
+                else:
+                    seen.add(record.seq)
+                    offsets.append(offset)
+                offset += record.size
+            segment.size = offset
+            self._next_segment_id = segment_id + 1
+            if segment.records == 0 or segment.settled >= segment.records:
+                self.fs.remove(segment.path)
+                self.fs.remove(segment.ack_path)
+                continue
+            self.segments[segment_id] = segment
+            if offsets:
+                runs.append((segment, offsets))
+                count += len(offsets)
+        # Appends go to a fresh segment: recovered files are never written again but for acks.
+        return Recovery(runs, delivered & seen, max_seq + 1, count)
+
+    def _read_acks(self, path: Path) -> Iterator[tuple[int, int, int]]:
+        if not self.fs.exists(path):
+            return
+        data = self.fs.read(path)
+        usable = len(data) - len(data) % ACK_RECORD_SIZE
+        for offset in range(0, usable, ACK_RECORD_SIZE):
+            head = data[offset : offset + ACK_RECORD.size]
+            (crc,) = struct.unpack_from(">I", data, offset + ACK_RECORD.size)
+            if zlib.crc32(head) != crc:
+                usable = offset
+                break
+            yield ACK_RECORD.unpack(head)
+        if usable != len(data):
+            log.warning("truncating torn tail of %s at byte %d", path, usable)
+            self.fs.truncate(path, usable)

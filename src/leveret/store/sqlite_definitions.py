@@ -1,0 +1,127 @@
+"""Durable definitions in SQLite (WAL mode, synchronous=FULL): small and rarely written."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from leveret.amqp.table import decode_table, encode_table
+from leveret.store.base import (
+    BindingDefinition,
+    Definitions,
+    ExchangeDefinition,
+    QueueDefinition,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS exchanges (
+    vhost TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
+    auto_delete INTEGER NOT NULL, internal INTEGER NOT NULL, arguments BLOB NOT NULL,
+    PRIMARY KEY (vhost, name));
+CREATE TABLE IF NOT EXISTS queues (
+    vhost TEXT NOT NULL, name TEXT NOT NULL,
+    auto_delete INTEGER NOT NULL, arguments BLOB NOT NULL,
+    PRIMARY KEY (vhost, name));
+CREATE TABLE IF NOT EXISTS bindings (
+    vhost TEXT NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL,
+    destination_is_queue INTEGER NOT NULL, routing_key TEXT NOT NULL, arguments BLOB NOT NULL,
+    PRIMARY KEY (vhost, source, destination, destination_is_queue, routing_key, arguments));
+"""
+
+
+def _args(blob: bytes) -> dict[str, object]:
+    return decode_table(blob)[0]
+
+
+class SqliteDefinitionStore:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def load(self) -> Definitions:
+        db = self.db
+        return Definitions(
+            [
+                ExchangeDefinition(v, n, t, bool(a), bool(i), _args(args))
+                for v, n, t, a, i, args in db.execute("SELECT * FROM exchanges")
+            ],
+            [
+                QueueDefinition(v, n, bool(a), _args(args))
+                for v, n, a, args in db.execute("SELECT * FROM queues")
+            ],
+            [
+                BindingDefinition(v, s, d, bool(q), k, _args(args))
+                for v, s, d, q, k, args in db.execute("SELECT * FROM bindings")
+            ],
+        )
+
+    def add_exchange(self, exchange: ExchangeDefinition) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO exchanges VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                exchange.vhost,
+                exchange.name,
+                exchange.type,
+                exchange.auto_delete,
+                exchange.internal,
+                encode_table(exchange.arguments),
+            ),
+        )
+
+    def remove_exchange(self, vhost: str, name: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM exchanges WHERE vhost=? AND name=?", (vhost, name))
+            self.db.execute(
+                "DELETE FROM bindings WHERE vhost=? AND (source=? OR "
+                "(destination=? AND destination_is_queue=0))",
+                (vhost, name, name),
+            )
+
+    def add_queue(self, queue: QueueDefinition) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO queues VALUES (?, ?, ?, ?)",
+            (queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)),
+        )
+
+    def remove_queue(self, vhost: str, name: str) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM queues WHERE vhost=? AND name=?", (vhost, name))
+            self.db.execute(
+                "DELETE FROM bindings WHERE vhost=? AND destination=? AND destination_is_queue=1",
+                (vhost, name),
+            )
+
+    def add_binding(self, binding: BindingDefinition) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO bindings VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                binding.vhost,
+                binding.source,
+                binding.destination,
+                binding.destination_is_queue,
+                binding.routing_key,
+                encode_table(binding.arguments),
+            ),
+        )
+
+    def remove_binding(self, binding: BindingDefinition) -> None:
+        self.db.execute(
+            "DELETE FROM bindings WHERE vhost=? AND source=? AND destination=? AND "
+            "destination_is_queue=? AND routing_key=? AND arguments=?",
+            (
+                binding.vhost,
+                binding.source,
+                binding.destination,
+                binding.destination_is_queue,
+                binding.routing_key,
+                encode_table(binding.arguments),
+            ),
+        )
+
+    def close(self) -> None:
+        self.db.close()
