@@ -380,13 +380,21 @@ class Broker:
 
     def _delete_vhost(self, name: str, reason: str) -> None:
         node = self.node
-        if node.vhosts.pop(name, None) is None:
+        vhost = node.vhosts.pop(name, None)
+        if vhost is None:
             raise NotFound(f"no vhost {name!r}")
         for account in node.users.users.values():
             account.vhosts.discard(name)
         for conn in list(node.connections):
-            if conn.vhost is not None and conn.vhost.name == name:
+            if conn.vhost is vhost:
                 conn.close_forced(reason)
+        # As RabbitMQ's delete_vhost: its queues and exchanges go too, from the data
+        # directory as well when the broker has one.
+        for queue in list(vhost.queues.values()):
+            vhost.remove_queue(queue)
+        for exchange in list(vhost.exchanges):
+            if exchange and not exchange.startswith("amq."):
+                vhost.delete_exchange(exchange)
 
     # -- connections and alarms -----------------------------------------------------------
 
@@ -442,7 +450,11 @@ class Broker:
         return self._call(lambda: self._queue(vhost, queue).message_count)
 
     def peek(self, queue: str, vhost: str = "/", limit: int | None = None) -> list[PeekedMessage]:
-        """Copies of the queue's ready messages, head first, without consuming them."""
+        """Copies of the queue's ready messages, head first, without consuming them.
+
+        With a data directory, a durable queue whose backlog outgrew its memory budget keeps
+        the newest messages on disk only; peek shows those held in memory.
+        """
         return self._call(lambda: self._peek(vhost, queue, limit))
 
     def wait_until_empty(
@@ -558,8 +570,10 @@ class Broker:
             queue = self._vhost(vhost).queues.get(name)
             if queue is None:
                 return None
-            entries = list(queue.ready)
-            ready = sum(1 for e in entries if match is None or match(e))
+            if match is None:
+                ready = queue.message_count
+            else:  # only messages held in memory can be matched (see peek)
+                ready = sum(1 for e in queue.ready if match(e))
             delivered = self._unacked(vhost).get(queue, [])
             unacked = sum(1 for e in delivered if match is None or match(e))
             if not ready and not unacked:
