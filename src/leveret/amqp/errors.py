@@ -68,8 +68,12 @@ class AMQPError(Exception):
     @property
     def reply_text(self) -> str:
         name = REPLY_NAMES.get(self.reply_code, "UNKNOWN")
-        # Short strings on the wire are limited to 255 bytes.
-        return f"{name} - {self.detail}".encode()[:255].decode("utf-8", "ignore")
+        text = f"{name} - {self.detail}"
+        encoded = text.encode()
+        if len(encoded) <= 255:
+            return text
+        # Short strings on the wire hold 255 bytes; RabbitMQ cuts to 252 and appends "...".
+        return encoded[:252].decode("utf-8", "ignore") + "..."
 
 
 class ConnectionError_(AMQPError):

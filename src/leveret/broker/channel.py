@@ -81,13 +81,21 @@ class Channel:
 
     # -- consuming ------------------------------------------------------------------------
 
-    def consume(self, queue: Queue, tag: str, *, no_ack: bool, exclusive: bool) -> Consumer:
+    def consume(
+        self, queue: Queue, tag: str, *, no_ack: bool, exclusive: bool, priority: int = 0
+    ) -> Consumer:
         if not tag:
             tag = random_name("amq.ctag-")
         elif tag in self.consumers:
             raise ConnectionError_(NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
         consumer = Consumer(
-            tag, self, queue, no_ack=no_ack, exclusive=exclusive, prefetch=self.prefetch_count
+            tag,
+            self,
+            queue,
+            no_ack=no_ack,
+            exclusive=exclusive,
+            prefetch=self.prefetch_count,
+            priority=priority,
         )
         self.consumers[tag] = consumer
         return consumer

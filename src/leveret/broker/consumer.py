@@ -11,7 +11,16 @@ if TYPE_CHECKING:
 
 
 class Consumer:
-    __slots__ = ("channel", "exclusive", "no_ack", "prefetch", "queue", "tag", "unacked")
+    __slots__ = (
+        "channel",
+        "exclusive",
+        "no_ack",
+        "prefetch",
+        "priority",
+        "queue",
+        "tag",
+        "unacked",
+    )
 
     def __init__(
         self,
@@ -22,6 +31,7 @@ class Consumer:
         no_ack: bool,
         exclusive: bool,
         prefetch: int,
+        priority: int = 0,
     ):
         self.tag = tag
         self.channel = channel
@@ -29,6 +39,7 @@ class Consumer:
         self.no_ack = no_ack
         self.exclusive = exclusive
         self.prefetch = prefetch
+        self.priority = priority  # x-priority: higher-priority consumers are served first
         self.unacked = 0
 
     def __repr__(self) -> str:

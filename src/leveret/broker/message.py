@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 from leveret.amqp.properties import delivery_mode
 
 if TYPE_CHECKING:
@@ -60,3 +61,34 @@ class QueueEntry:
         self.message = message
         self.redelivered = redelivered
         self.segment = segment
+
+
+_EXPIRATION_FLAG = 0x0100
+_USER_ID_FLAG = 0x0010
+
+
+def check_publish_properties(message: Message, user_name: str) -> None:
+    """RabbitMQ's checks on a published message's properties (406 when they fail)."""
+    raw = message.properties_raw
+    if len(raw) < 2 or not ((raw[0] << 8 | raw[1]) & (_EXPIRATION_FLAG | _USER_ID_FLAG)):
+        return  # the common case: neither property is present, nothing to decode
+    properties = message.properties
+    user_id = properties.user_id
+    if user_id is not None and user_id != user_name:
+        raise ChannelError(
+            PRECONDITION_FAILED,
+            f"user_id property set to '{user_id}' but authenticated user was '{user_name}'",
+        )
+    expiration = properties.expiration
+    if expiration is not None:
+        try:
+            value = int(expiration)
+        except ValueError:
+            raise ChannelError(
+                PRECONDITION_FAILED, f"invalid expiration '{expiration}': no_integer"
+            ) from None
+        if value < 0:
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"invalid expiration '{expiration}': {{value_negative,{value}}}",
+            )

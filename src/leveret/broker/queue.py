@@ -65,6 +65,7 @@ class Queue:
         "paged_count",
         "paged_floor",
         "paging",
+        "prioritised",
         "ready",
         "ready_bytes",
         "recovered_delivered",
@@ -94,6 +95,7 @@ class Queue:
         self.ready_bytes = 0
         self.consumers: deque[Consumer] = deque()
         self.had_consumer = False
+        self.prioritised = False  # some consumer has a non-default x-priority
         self.deleted = False
         self._next_seq = 0
         self._dispatching = False
@@ -274,6 +276,7 @@ class Queue:
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)
         self.had_consumer = True
+        self.prioritised = self.prioritised or consumer.priority != 0
         self.dispatch()
 
     def remove_consumer(self, consumer: Consumer) -> None:
@@ -281,6 +284,7 @@ class Queue:
             self.consumers.remove(consumer)
         except ValueError:
             return
+        self.prioritised = any(c.priority for c in self.consumers)
         if self.auto_delete and not self.consumers and self.on_unused is not None:
             self.on_unused(self)
 
@@ -300,12 +304,8 @@ class Queue:
                 if budget == 0:
                     self._schedule_dispatch()
                     return
-                for _ in range(len(consumers)):
-                    consumer = consumers[0]
-                    consumers.rotate(-1)
-                    if consumer.can_take():
-                        break
-                else:
+                consumer = self._next_consumer()
+                if consumer is None:
                     return  # no consumer has credit
                 entry = self.take()
                 if entry is None:
@@ -314,6 +314,26 @@ class Queue:
                 budget -= 1
         finally:
             self._dispatching = False
+
+    def _next_consumer(self) -> Consumer | None:
+        """Round-robin among the highest-priority consumers that have credit."""
+        consumers = self.consumers
+        if not self.prioritised:
+            for _ in range(len(consumers)):
+                consumer = consumers[0]
+                consumers.rotate(-1)
+                if consumer.can_take():
+                    return consumer
+            return None
+        best: Consumer | None = None
+        best_index = 0
+        for index, consumer in enumerate(consumers):
+            if (best is None or consumer.priority > best.priority) and consumer.can_take():
+                best, best_index = consumer, index
+        if best is not None:
+            del consumers[best_index]
+            consumers.append(best)  # equal priorities take turns
+        return best
 
     def _schedule_dispatch(self) -> None:
         if self._schedule is None or self._dispatch_scheduled:

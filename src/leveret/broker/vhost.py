@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from leveret.amqp import table
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
     NOT_FOUND,
@@ -58,20 +59,42 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _describe(value: object) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        kind = "bool"
-    elif isinstance(value, int):
-        kind = "long"
-    elif isinstance(value, str):
-        kind = "longstr"
-    elif isinstance(value, float):
-        kind = "double"
-    else:
-        kind = "table"
-    return f"the value '{value}' of type '{kind}'"
+def _table_type(value: object) -> str:
+    """RabbitMQ's name for the field-table type a value was (or would be) sent as."""
+    names: tuple[tuple[type, str], ...] = (
+        (bool, "bool"),
+        (table.Int8, "byte"),
+        (table.UInt8, "unsignedbyte"),
+        (table.Int16, "short"),
+        (table.UInt16, "unsignedshort"),
+        (table.UInt32, "unsignedint"),
+        (table.Int64, "long"),
+        (table.Timestamp, "timestamp"),
+        (int, "signedint"),
+        (table.Float32, "float"),
+        (float, "double"),
+        (str, "longstr"),
+        (bytes, "binary"),
+        (list, "array"),
+        (dict, "table"),
+    )
+    for kind, name in names:
+        if isinstance(value, kind):
+            return name
+    return "void"
+
+
+def _describe_pair(received: object, current: object) -> tuple[str, str]:
+    """RabbitMQ shows bare values when both sides exist, typed values next to 'none'."""
+    if received is not None and current is not None:
+        return f"'{received}'", f"'{current}'"
+
+    def typed(value: object) -> str:
+        if value is None:
+            return "none"
+        return f"the value '{value}' of type '{_table_type(value)}'"
+
+    return typed(received), typed(current)
 
 
 class VirtualHost:
@@ -446,4 +469,4 @@ def _check_args(
     for key in keys:
         new, old = received.get(key), current.get(key)
         if new != old:
-            raise _inequivalent(key, what, _describe(new), _describe(old))
+            raise _inequivalent(key, what, *_describe_pair(new, old))

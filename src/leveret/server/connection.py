@@ -58,6 +58,7 @@ SERVER_CAPABILITIES = {
     "authentication_failure_close": True,
     "per_consumer_qos": True,
     "connection.blocked": True,
+    "consumer_priorities": True,
 }
 # RabbitMQ waits this long before dropping a connection it refused, to slow brute force.
 SILENT_CLOSE_DELAY = 3.0
@@ -450,6 +451,10 @@ class AMQPConnection(asyncio.Protocol):
 
     def _queue_write(self, data: bytes) -> None:
         self._out.append(data)
+        self._schedule_flush()
+
+    def request_flush(self) -> None:
+        """Something is waiting to go out (e.g. confirms completed by a store sync)."""
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:

@@ -78,6 +78,7 @@ class Session:
             return
         self._unconfirmed[seq] = 1 if stored else 2
         self.connection.confirms_pending.add(self)
+        self.connection.request_flush()
 
     def flush_confirms(self) -> None:
         done: list[tuple[int, int]] = []

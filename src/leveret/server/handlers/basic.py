@@ -9,12 +9,13 @@ from leveret.amqp.errors import (
     ACCESS_REFUSED,
     NO_ROUTE,
     NOT_IMPLEMENTED,
+    PRECONDITION_FAILED,
     REPLY_NAMES,
     ChannelError,
     ConnectionError_,
 )
 from leveret.broker.exchange import Exchange
-from leveret.broker.message import Message
+from leveret.broker.message import Message, check_publish_properties
 from leveret.server.handlers.queue import queue_name
 from leveret.server.session import TxPublish
 
@@ -41,6 +42,8 @@ def publish(
             f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
         )
     message = Message(method.exchange, method.routing_key, properties_raw, body)
+    assert conn.user is not None
+    check_publish_properties(message, conn.user.name)
     if session.tx_publishes is not None:
         session.tx_publishes.append(TxPublish(exchange.name, method.mandatory, message))
         return
@@ -86,8 +89,17 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
         raise ChannelError(
             ACCESS_REFUSED, f"queue '{name}' in vhost '{conn.vhost.name}' in exclusive use"
         )
+    priority = (method.arguments or {}).get("x-priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ChannelError(
+            PRECONDITION_FAILED, f"invalid arg 'x-priority' for queue '{name}': {priority!r}"
+        )
     consumer = session.channel.consume(
-        queue, method.consumer_tag, no_ack=method.no_ack, exclusive=method.exclusive
+        queue,
+        method.consumer_tag,
+        no_ack=method.no_ack,
+        exclusive=method.exclusive,
+        priority=priority,
     )
     if not method.no_wait:
         conn.send_method(session.number, spec.BasicConsumeOk(consumer_tag=consumer.tag))

@@ -61,9 +61,11 @@ def unbind(conn: AMQPConnection, session: Session, method: spec.QueueUnbind) -> 
     assert conn.vhost is not None
     name = queue_name(session, method.queue)
     routing_key = method.routing_key if method.queue or method.routing_key else name
-    queue = conn.vhost.get_queue(name, conn)
-    conn.vhost.get_exchange(method.exchange)
-    conn.vhost.unbind(method.exchange, queue, routing_key, method.arguments)
+    # RabbitMQ answers unbind-ok when the queue, the exchange or the binding is missing.
+    queue = conn.vhost.queues.get(name)
+    if queue is not None and method.exchange in conn.vhost.exchanges:
+        conn.vhost.get_queue(name, conn)  # exclusivity still applies
+        conn.vhost.unbind(method.exchange, queue, routing_key, method.arguments)
     conn.send_method(session.number, spec.QueueUnbindOk())
 
 
