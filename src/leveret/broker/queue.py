@@ -61,6 +61,7 @@ class Queue:
         "memory_budget",
         "name",
         "on_unused",
+        "outstanding",
         "paged",
         "paged_count",
         "paged_floor",
@@ -108,6 +109,10 @@ class Queue:
         self.paged_count = 0
         self.paged_floor = 0  # every paged message has seq >= this; every other one below
         self.recovered_delivered: set[int] = set()
+        # Logged entries delivered and not yet settled, by seq (for compaction).
+        self.outstanding: dict[int, QueueEntry] = {}
+        if log is not None:
+            log.on_sparse = self._compact
         # Called when an auto-delete queue loses its last consumer.
         self.on_unused: Callable[[Queue], None] | None = None
 
@@ -236,11 +241,29 @@ class Queue:
     def settle(self, entry: QueueEntry) -> None:
         """The message is gone for good (acked, rejected, auto-acked or purged)."""
         if entry.segment is not None and self.log is not None and not self.deleted:
+            self.outstanding.pop(entry.seq, None)
             self.log.settle(entry.segment, entry.seq, entry.seq)
 
     def mark_delivered(self, entry: QueueEntry) -> None:
         if entry.segment is not None and self.log is not None and not self.deleted:
+            self.outstanding[entry.seq] = entry
             self.log.mark_delivered(entry.segment, entry.seq)
+
+    def _compact(self, segment: Any) -> None:
+        """The log found ``segment`` sparse: move its live messages forward if all are known."""
+        assert self.log is not None
+        if any(run.segment is segment for run in self.paged):
+            return  # paged messages live there; the segment is not really sparse
+        entries = [e for e in self.ready if e.segment is segment]
+        delivered = [e for e in self.outstanding.values() if e.segment is segment]
+        if len(entries) + len(delivered) != segment.live:
+            return  # some live record is unaccounted for: keep the segment
+        moves = [(e.seq, e.message.persistent, False, e.message) for e in entries]
+        moves += [(e.seq, e.message.persistent, True, e.message) for e in delivered]
+        for entry, target in zip(
+            entries + delivered, self.log.relocate(segment, moves), strict=True
+        ):
+            entry.segment = target
 
     def requeue(self, entries: Iterable[QueueEntry]) -> None:
         """Put entries back at their original positions, marked redelivered."""
@@ -249,6 +272,7 @@ class Queue:
             return
         for entry in back:
             entry.redelivered = True
+            self.outstanding.pop(entry.seq, None)
             self.ready_bytes += len(entry.message.body)
         if not self.ready or back[-1].seq < self.ready[0].seq:
             self.ready.extendleft(reversed(back))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +98,12 @@ class MessageLog(Protocol):
     def read(
         self, segment: Any, offsets: array[int], start: int, limit: int
     ) -> Sequence[StoredMessage]: ...
+
+    def relocate(self, segment: Any, entries: list[tuple[int, bool, bool, Any]]) -> list[Any]:
+        """Copy a sparse segment's live messages forward: (seq, persistent, delivered, msg)."""
+        ...
+
+    on_sparse: Callable[[Any], None] | None
 
 
 class QueueLogs(Protocol):

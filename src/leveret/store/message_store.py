@@ -140,6 +140,8 @@ class MessageStore:
                 waiter(False)
             waiters = []
         if not files and not waiters:
+            for queue_log in list(self.logs.values()):
+                queue_log.synced()
             return
         self._syncing = True
 
@@ -150,9 +152,12 @@ class MessageStore:
         def done(error: BaseException | None) -> None:
             self._syncing = False
             self.sync_count += 1
-            self._close_retired()
             if error is not None:
                 log.error("fsync failed: %s", error)
+            else:
+                for queue_log in list(self.logs.values()):
+                    queue_log.synced()
+            self._close_retired()
             for waiter in waiters:
                 waiter(error is None)
             if self._waiters or any(q.dirty for q in self.logs.values()):
@@ -166,6 +171,7 @@ class MessageStore:
             try:
                 for handle in queue_log.flush():
                     handle.sync()
+                queue_log.synced()
             except OSError as error:
                 log.error("cannot flush %s at shutdown: %s", queue_log.directory, error)
             queue_log.close()

@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from leveret.store.files import AppendFile, FileSystem
 
@@ -32,6 +33,10 @@ DELIVERED = 2
 DEFAULT_SEGMENT_SIZE = 8 * 1024 * 1024
 # A record can never be larger than this (RabbitMQ's hard cap on message size is 512 MiB).
 MAX_RECORD = 600 * 1024 * 1024
+# A closed segment is compacted (its few live messages copied forward, the file deleted)
+# once at most 1/COMPACT_RATIO of its records are live, so a stuck message pins little.
+COMPACT_RATIO = 16
+COMPACT_MIN_RECORDS = 32
 
 
 @dataclass(eq=False)
@@ -46,6 +51,7 @@ class Segment:
     ack_file: AppendFile | None = None
     pending: bytearray = field(default_factory=bytearray)
     pending_acks: bytearray = field(default_factory=bytearray)
+    compacting: bool = False
 
     @property
     def live(self) -> int:
@@ -156,6 +162,11 @@ class QueueLog:
         self._next_segment_id = 1
         # Handles of dropped segments; the store closes them when no fsync may be using them.
         self.retired: list[AppendFile] = []
+        # Called with a sparse segment; the owner answers with ``relocate`` (or not).
+        self.on_sparse: Callable[[Segment], None] | None = None
+        # Compacted segments, dropped once the copies of their live records are synced.
+        self._drop_after_sync: list[Segment] = []
+        self._drop_ready: list[Segment] = []
 
     # -- writing --------------------------------------------------------------------------
 
@@ -209,8 +220,42 @@ class QueueLog:
         segment.pending_acks += _ack_record(SETTLED, first, last)
         segment.settled += count
         self._touch()
-        if segment.settled >= segment.records and segment is not self.current:
+        if segment is self.current or segment.compacting:
+            return
+        if segment.settled >= segment.records:
             self._drop(segment)
+        elif (
+            self.on_sparse is not None
+            and segment.records >= COMPACT_MIN_RECORDS
+            and segment.live * COMPACT_RATIO <= segment.records
+        ):
+            self.on_sparse(segment)
+
+    def relocate(self, segment: Segment, entries: list[tuple[int, bool, bool, Any]]) -> list[Any]:
+        """Copy a sparse segment's live messages forward; drop it once the copies are synced.
+
+        ``entries`` are (seq, persistent, delivered, message) for every live record of the
+        segment; returns the new segment of each, in order. A crash before the drop leaves
+        two copies of a message with one seq, which recovery keeps once.
+        """
+        segment.compacting = True
+        moved = []
+        for seq, persistent, delivered, message in entries:
+            target, _ = self.append(
+                seq,
+                persistent,
+                message.exchange,
+                message.routing_key,
+                message.properties_raw,
+                message.body,
+            )
+            if delivered:
+                target.pending_acks += _ack_record(DELIVERED, seq, seq)
+            moved.append(target)
+        segment.settled = segment.records
+        self._drop_after_sync.append(segment)
+        self._touch()
+        return moved
 
     def mark_delivered(self, segment: Segment, seq: int) -> None:
         if segment.id in self.segments:
@@ -236,10 +281,20 @@ class QueueLog:
                 segment.ack_file.write(bytes(segment.pending_acks))
                 segment.pending_acks.clear()
                 files.append(segment.ack_file)
-            if segment is not self.current and segment.settled >= segment.records:
+            fully_settled = segment.settled >= segment.records
+            if segment is not self.current and fully_settled and not segment.compacting:
                 self._drop(segment)  # settled while its records were still buffered
+        # Copies made by relocate() are written now: their originals may go after this sync.
+        self._drop_ready.extend(self._drop_after_sync)
+        self._drop_after_sync.clear()
         self.dirty = False
         return files
+
+    def synced(self) -> None:
+        """The store's fsync of everything flushed so far has completed."""
+        ready, self._drop_ready = self._drop_ready, []
+        for segment in ready:
+            self._drop(segment)
 
     def discard_pending(self) -> None:
         """A write failed: forget what was buffered (those messages were never stored)."""
