@@ -27,6 +27,8 @@ import pika
 import pika.adapters.blocking_connection
 import pytest
 
+pytest_plugins = ["pytester"]
+
 BROKER_URL_ENV = "LEVERET_TEST_BROKER_URL"
 BROKER_VERSION_ENV = "LEVERET_TEST_BROKER_VERSION"
 LEVERET_START_TIMEOUT = 15.0

@@ -405,11 +405,6 @@ def test_exceeding_channel_max_is_530() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: channel_max 0 (AMQP: no limit) makes every channel.open fail with 530; "
-    "RabbitMQ only enforces the limit when channel_max /= 0",
-)
 def test_channel_max_zero_means_no_limit() -> None:
     conn = started()
     conn.channel_max = 0

@@ -206,11 +206,6 @@ def test_declaring_the_default_exchange_is_403(vhost: VirtualHost) -> None:
         vhost.declare_exchange("", "direct", durable=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: passive exchange.declare of '' succeeds; RabbitMQ refuses the default exchange "
-    "(check_not_default_exchange before lookup) with 403",
-)
 def test_passive_declare_of_the_default_exchange_is_403(vhost: VirtualHost) -> None:
     with refused(403, "operation not permitted on the default exchange"):
         vhost.declare_exchange("", "direct", passive=True)
@@ -237,11 +232,6 @@ def test_deleting_a_predeclared_exchange_is_403(vhost: VirtualHost) -> None:
     assert "amq.direct" in vhost.exchanges
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: exchange.delete of a missing 'amq.*' name succeeds; RabbitMQ checks the "
-    "system prefix before existence and refuses with 403",
-)
 def test_deleting_a_missing_amq_exchange_is_403(vhost: VirtualHost) -> None:
     with refused(403, "deletion of system exchange 'amq.nope' in vhost '/' not allowed"):
         vhost.delete_exchange("amq.nope")
@@ -348,11 +338,6 @@ def test_amq_prefix_is_reserved_for_queues(vhost: VirtualHost) -> None:
     assert vhost.queues == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a non-passive redeclare of an existing server-named queue by name succeeds; "
-    "RabbitMQ checks the amq. prefix (check_name) before looking the queue up: 403",
-)
 def test_redeclaring_a_server_named_queue_by_name_is_403(vhost: VirtualHost) -> None:
     q = vhost.declare_queue("", OWNER)
     with refused(403, f"queue name '{q.name}' contains reserved prefix 'amq.*'"):
@@ -405,12 +390,6 @@ def test_exclusive_check_comes_before_equivalence(vhost: VirtualHost) -> None:
         vhost.declare_queue("q", OTHER, exclusive=True, durable=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an exclusive queue declared durable=true stays durable; RabbitMQ makes "
-    "exclusive queues non-durable (Durable = DurableDeclare andalso not Exclusive), so a "
-    "redeclare with durable=false is equivalent",
-)
 def test_exclusive_queues_are_never_durable(vhost: VirtualHost) -> None:
     q = vhost.declare_queue("q", OWNER, exclusive=True, durable=True)
     assert not q.durable
@@ -685,11 +664,6 @@ def test_auto_delete_exchange_as_destination_is_not_deleted_by_unbinding_it(
     assert vhost.exchanges["ad"] is ad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the default exchange is accepted as the destination of an exchange binding; "
-    "RabbitMQ applies check_not_default_exchange to source and destination: 403",
-)
 def test_binding_the_default_exchange_as_destination_is_403(vhost: VirtualHost) -> None:
     with refused(403, "operation not permitted on the default exchange"):
         vhost.bind("amq.fanout", vhost.exchanges[""], "", None)

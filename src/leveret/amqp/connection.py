@@ -165,7 +165,7 @@ class ServerConnection:
         if isinstance(method, spec.ChannelOpen):
             if channel in self.open_channels:
                 raise ConnectionError_(CHANNEL_ERROR, "second 'channel.open' seen")
-            if len(self.open_channels) >= self.channel_max:
+            if self.channel_max and len(self.open_channels) >= self.channel_max:
                 raise ConnectionError_(
                     NOT_ALLOWED,
                     f"number of channels opened ({len(self.open_channels)}) has reached "

@@ -141,10 +141,10 @@ class VirtualHost:
         internal: bool = False,
         arguments: Mapping[str, object] | None = None,
     ) -> Exchange:
-        if passive:
-            return self.get_exchange(name)
         if name == "":
             raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
+        if passive:
+            return self.get_exchange(name)
         router_class = EXCHANGE_TYPES.get(type_name)
         if router_class is None:
             raise ChannelError(
@@ -188,14 +188,14 @@ class VirtualHost:
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
         if name == "":
             raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
-        exchange = self.exchanges.get(name)
-        if exchange is None:
-            return  # RabbitMQ makes delete idempotent
         if name.startswith("amq."):
             raise ChannelError(
                 ACCESS_REFUSED,
                 f"deletion of system exchange '{name}' {self._where()} not allowed",
             )
+        exchange = self.exchanges.get(name)
+        if exchange is None:
+            return  # RabbitMQ makes delete idempotent
         if if_unused and exchange.router.binding_count():
             raise ChannelError(PRECONDITION_FAILED, f"exchange '{name}' {self._where()} in use")
         self._remove_exchange(exchange)
@@ -244,9 +244,16 @@ class VirtualHost:
     ) -> Queue:
         if passive:
             return self.get_queue(name, owner)
-        generated = not name
-        if generated:
+        if not name:
             name = random_name("amq.gen-")
+        elif name.startswith("amq."):
+            # RabbitMQ checks the name before looking the queue up, so even a server-named
+            # queue cannot be redeclared by its name (passive declare can).
+            raise ChannelError(
+                ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
+            )
+        # As in RabbitMQ, an exclusive queue is never durable: it dies with its connection.
+        durable = durable and not exclusive
         args = dict(arguments or {})
         wanted_owner = owner if exclusive else None
         existing = self.queues.get(name)
@@ -262,10 +269,6 @@ class VirtualHost:
                     raise _inequivalent(flag, what, f"'{_bool(received)}'", f"'{_bool(current)}'")
             _check_args(EQUIVALENT_QUEUE_ARGS, args, existing.arguments, what)
             return existing
-        if name.startswith("amq.") and not generated:
-            raise ChannelError(
-                ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
-            )
         persisted = durable and not exclusive
         if persisted:
             self.definitions.add_queue(QueueDefinition(self.name, name, auto_delete, args))
@@ -340,10 +343,11 @@ class VirtualHost:
 
     # -- bindings -------------------------------------------------------------------------
 
-    def _bindable_source(self, name: str) -> Exchange:
-        if name == "":
+    def _bindable(self, source: str, destination: Queue | Exchange) -> Exchange:
+        """The source exchange of a binding; neither end may be the default exchange."""
+        if source == "" or destination is self._default:
             raise ChannelError(ACCESS_REFUSED, "operation not permitted on the default exchange")
-        return self.get_exchange(name)
+        return self.get_exchange(source)
 
     def bind(
         self,
@@ -352,7 +356,7 @@ class VirtualHost:
         routing_key: str,
         arguments: Mapping[str, object] | None,
     ) -> None:
-        exchange = self._bindable_source(source)
+        exchange = self._bindable(source, destination)
         args = dict(arguments or {})
         exchange.router.validate_binding(routing_key, args)
         if exchange.router.bind(destination, routing_key, args):
@@ -367,7 +371,7 @@ class VirtualHost:
         routing_key: str,
         arguments: Mapping[str, object] | None,
     ) -> None:
-        exchange = self._bindable_source(source)
+        exchange = self._bindable(source, destination)
         args = dict(arguments or {})
         if exchange.router.unbind(destination, routing_key, args):
             record = self._binding_record(exchange, destination, routing_key, args)
