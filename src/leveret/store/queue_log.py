@@ -137,6 +137,24 @@ def decode_record(data: bytes | memoryview, offset: int) -> StoredRecord | None:
     )
 
 
+def scan_record(data: bytes, offset: int) -> tuple[int, bool, int] | None:
+    """(seq, persistent, size) of the record at ``offset`` after checking its CRC, or None.
+
+    Recovery only needs these three, so it skips decoding names, properties and body.
+    """
+    end_of_header = offset + RECORD_HEADER.size
+    if end_of_header > len(data):
+        return None
+    length, crc = RECORD_HEADER.unpack_from(data, offset)
+    end = end_of_header + length
+    if length < PAYLOAD_HEAD.size + 6 or length > MAX_RECORD or end > len(data):
+        return None
+    if zlib.crc32(memoryview(data)[end_of_header:end]) != crc:
+        return None
+    seq, flags = PAYLOAD_HEAD.unpack_from(data, end_of_header)
+    return seq, bool(flags & FLAG_PERSISTENT), end - offset
+
+
 def _ack_record(kind: int, first: int, last: int) -> bytes:
     head = ACK_RECORD.pack(kind, first, last)
     return head + struct.pack(">I", zlib.crc32(head))
@@ -380,7 +398,9 @@ class QueueLog:
                     settled_ranges.append((first, last))
 
         def is_settled(seq: int) -> bool:
-            return seq in settled_single or any(a <= seq <= b for a, b in settled_ranges)
+            if seq in settled_single:
+                return True
+            return bool(settled_ranges) and any(a <= seq <= b for a, b in settled_ranges)
 
         runs: list[tuple[Segment, array[int]]] = []
         seen: set[int] = set()
@@ -392,7 +412,7 @@ class QueueLog:
             offsets: array[int] = array("q")
             offset = 0
             while offset < len(data):
-                record = decode_record(data, offset)
+                record = scan_record(data, offset)
                 if record is None:
                     log.warning(
                         "truncating torn or corrupt tail of %s at byte %d (of %d)",
@@ -402,14 +422,16 @@ class QueueLog:
                     )
                     self.fs.truncate(segment.path, offset)
                     break
+                seq, persistent, size = record
                 segment.records += 1
-                max_seq = max(max_seq, record.seq)
-                if not record.persistent or record.seq in seen or is_settled(record.seq):
+                if seq > max_seq:
+                    max_seq = seq
+                if not persistent or seq in seen or is_settled(seq):
                     segment.settled += 1
                 else:
-                    seen.add(record.seq)
+                    seen.add(seq)
                     offsets.append(offset)
-                offset += record.size
+                offset += size
             segment.size = offset
             self._next_segment_id = segment_id + 1
             if segment.records == 0 or segment.settled >= segment.records:
