@@ -178,7 +178,6 @@ def test_negative_expiration_is_406(connection):
         ch.queue_declare(q, passive=True)
 
 
-@pytest.mark.leveret_missing("message TTL expiry: issue 4 (RabbitMQ extensions)")
 def test_per_message_expiration_drops_expired_messages(channel):
     q = channel.queue_declare("", exclusive=True).method.queue
     channel.basic_publish("", q, b"expires", pika.BasicProperties(expiration="20"))

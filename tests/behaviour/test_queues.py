@@ -398,7 +398,6 @@ def test_durable_queue_with_persistent_messages(channel, unique_name, cleanup):
     assert (body, props.delivery_mode) == (b"t", 1)
 
 
-@pytest.mark.leveret_missing("message TTL expiry: issue 4 (RabbitMQ extensions)")
 def test_queue_message_ttl_expires_messages(channel, unique_name, cleanup):
     q = cleanup.queue(unique_name("ttl"))
     channel.queue_declare(q, arguments={"x-message-ttl": 300})

@@ -65,7 +65,7 @@ class Violations:
 class Workload:
     """A random workload against one rig; ``rebuild`` after each crash."""
 
-    def __init__(self, seed: int, *, torn: bool, dodge_read_flush: bool = True):
+    def __init__(self, seed: int, *, torn: bool, dodge_read_flush: bool = False):
         self.dodge_read_flush = dodge_read_flush
         self.rng = random.Random(seed)
         self.seed = seed
@@ -359,16 +359,12 @@ def test_power_loss_workload_exercises_the_store() -> None:
     assert workload.queue.paged_count or workload.queue.paging or workload.disk.bytes_written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: QueueLog.read flushes buffered records itself, so the store never fsyncs "
-    "them but still confirms them (see test_read_of_buffered_page_loses_its_fsync)",
-)
-def test_power_loss_with_read_flush_unworked_around() -> None:
-    """The same workloads without the workaround for bug 1 lose confirmed messages."""
+def test_power_loss_with_store_synced_before_reads() -> None:
+    """The same workloads, with the store written and synced before every consumer-side
+    step (how an earlier read-path bug was worked around), keep every confirmed message."""
     errors = []
     for seed in SEEDS:
-        workload = Workload(seed, torn=False, dodge_read_flush=False)
+        workload = Workload(seed, torn=False, dodge_read_flush=True)
         for _ in range(6):
             workload.epoch(90)
         errors += workload.violations.durability
@@ -400,11 +396,6 @@ def ids_in(queue: Queue) -> list[int]:
     return [i for i, _ in peek(queue)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: QueueLog.read flushes buffered records itself, so the store never fsyncs "
-    "them but still confirms them",
-)
 def test_read_of_buffered_page_loses_its_fsync() -> None:
     disk, defs = SimulatedDisk(), MemoryDefinitionStore()
     rig = boot(disk, defs, memory_budget=100)
@@ -423,11 +414,6 @@ def test_read_of_buffered_page_loses_its_fsync() -> None:
     assert ids_in(rig.vhost.queues["q"]) == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after two restarts next_seq reuses seqs that a surviving ack file's purge "
-    "range still settles, so new confirmed messages vanish",
-)
 def test_purge_range_does_not_swallow_reused_seqs() -> None:
     disk, defs = SimulatedDisk(), MemoryDefinitionStore()
     # The first segment holds 1 (big), 2 and 3; the second 4 and 5.
@@ -456,11 +442,6 @@ def test_purge_range_does_not_swallow_reused_seqs() -> None:
     assert ids_in(rig.vhost.queues["q"]) == [1, 6]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: compaction copies live messages to the end of the log with their old seqs; "
-    "after a restart they come back behind newer messages",
-)
 def test_compacted_messages_keep_their_place_after_restart() -> None:
     disk, defs = SimulatedDisk(), MemoryDefinitionStore()
     record = record_size(1)
@@ -485,12 +466,6 @@ def test_compacted_messages_keep_their_place_after_restart() -> None:
     assert ids_in(rig.vhost.queues["q"]) == list(range(1, 2)) + list(range(41, 61))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: MessageStore.close() neither waits for nor redoes an fsync already handed "
-    "to the runner, and closes the handles it uses: a clean shutdown leaves data unsynced "
-    "(the late fsync fails on a closed handle and the message is nacked)",
-)
 def test_close_with_fsync_in_flight() -> None:
     disk, defs = SimulatedDisk(), MemoryDefinitionStore()
     rig = boot(disk, defs)
@@ -570,11 +545,6 @@ def test_enospc_in_group_commit_never_confirms() -> None:
     assert found == sorted(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failed write (ENOSPC) discards buffered records that paged runs still "
-    "point at; their offsets are reused and paging in returns other messages or fails",
-)
 def test_enospc_while_paging_keeps_the_queue_readable() -> None:
     disk, defs = SimulatedDisk(), MemoryDefinitionStore()
     rig = boot(disk, defs, memory_budget=100)
@@ -598,11 +568,6 @@ def test_enospc_while_paging_keeps_the_queue_readable() -> None:
     assert got == sorted(set(got))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ENOSPC while writing compaction copies discards them, yet the original "
-    "segment is still deleted after the next sync: confirmed messages vanish",
-)
 def test_enospc_during_compaction_keeps_live_messages() -> None:
     disk, defs = SimulatedDisk(), MemoryDefinitionStore()
     record = record_size(1)

@@ -106,13 +106,6 @@ class StoreModel(RuleBasedStateMachine):
             self.msgs[i].requeued = True
             self.ready.add(i)
 
-    def _write_pages(self) -> None:
-        """Work around bug 1 (test_power_loss.test_read_of_buffered_page_loses_its_fsync)."""
-        while any(run.segment.pending for run in self.queue.paged):
-            self.runner.run_all()
-            if any(run.segment.pending for run in self.queue.paged):
-                self.rig.store.touched()
-
     # -- rules ----------------------------------------------------------------------------
 
     @rule(persistent=st.booleans(), padding=st.sampled_from([0, 40, 300]))
@@ -140,7 +133,6 @@ class StoreModel(RuleBasedStateMachine):
 
     @rule(no_ack=st.booleans())
     def get(self, no_ack: bool) -> None:
-        self._write_pages()
         got = self.channel.get(self.queue, no_ack=no_ack)
         if got is None:
             assert not self.ready, f"basic.get found nothing but {sorted(self.ready)} wait"
@@ -152,7 +144,6 @@ class StoreModel(RuleBasedStateMachine):
     @precondition(lambda self: len(self.consumers) < 2)
     @rule(no_ack=st.booleans(), prefetch=st.integers(1, 4))
     def consume(self, no_ack: bool, prefetch: int) -> None:
-        self._write_pages()
         self.serial += 1
         tag = f"c{self.serial}"
         self.consumers[tag] = no_ack
@@ -172,7 +163,6 @@ class StoreModel(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.unacked))
     @rule(data=st.data(), multiple=st.booleans())
     def ack(self, data: st.DataObject, multiple: bool) -> None:
-        self._write_pages()
         tag = data.draw(st.sampled_from(sorted(self.unacked)))
         tags = [t for t in self.unacked if t <= tag] if multiple else [tag]
         self._settle([self.unacked.pop(t) for t in tags])
@@ -182,7 +172,6 @@ class StoreModel(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.unacked))
     @rule(data=st.data(), requeue=st.booleans())
     def nack(self, data: st.DataObject, requeue: bool) -> None:
-        self._write_pages()
         tag = data.draw(st.sampled_from(sorted(self.unacked)))
         ids = [self.unacked.pop(tag)]
         if requeue:
@@ -194,7 +183,6 @@ class StoreModel(RuleBasedStateMachine):
 
     @rule()
     def close_channel(self) -> None:
-        self._write_pages()
         self._requeue(list(self.unacked.values()))
         self.channel.close()
         self._new_channel()

@@ -120,7 +120,7 @@ class Channel:
             consumer.unacked += 1
             self.consumer_unacked += 1
             queue.mark_delivered(entry)
-        self.sink.deliver(consumer.tag, tag, entry.redelivered, entry.message)
+        self.sink.deliver(consumer.tag, tag, entry.redelivered, queue.outgoing(entry))
 
     def get(self, queue: Queue, *, no_ack: bool) -> tuple[int, QueueEntry] | None:
         entry = queue.get()
@@ -172,7 +172,7 @@ class Channel:
             requeue_deliveries(settled)
         else:
             for delivery in settled:
-                delivery.queue.settle(delivery.entry)
+                delivery.queue.discard(delivery.entry, "rejected")
             self._dispatch(settled)
 
     def recover(self) -> None:

@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 from leveret.amqp.properties import delivery_mode
 
+_PRIORITY_FLAG = 0x0800
+_EXPIRATION_FLAG = 0x0100
+_USER_ID_FLAG = 0x0010
+
 if TYPE_CHECKING:
     from leveret.amqp.spec import BasicProperties
 
@@ -47,24 +51,66 @@ class Message:
         headers = self.properties.headers
         return headers if isinstance(headers, dict) else None
 
+    @property
+    def expiration_ms(self) -> int | None:
+        """The per-message TTL (validated at publish), or None."""
+        raw = self.properties_raw
+        if len(raw) < 2 or not (raw[0] << 8 | raw[1]) & _EXPIRATION_FLAG:
+            return None
+        value = self.properties.expiration
+        try:
+            return int(value) if value is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def priority(self) -> int:
+        raw = self.properties_raw
+        if len(raw) < 2 or not (raw[0] << 8 | raw[1]) & _PRIORITY_FLAG:
+            return 0
+        return self.properties.priority or 0
+
+    def with_properties(self, properties: BasicProperties) -> Message:
+        """A copy carrying other properties (dead-lettering, delivery counts)."""
+        copy = Message(self.exchange, self.routing_key, properties.encode(), self.body)
+        copy._properties = properties
+        return copy
+
 
 class QueueEntry:
     """A message's place in one queue: its sequence number keeps requeue order stable.
 
-    ``segment`` is where the queue's log holds it (None when it is in memory only).
+    ``segment`` is where the queue's log holds it (None when it is in memory only);
+    ``expires`` is the wall-clock second it expires (0 = never); ``delivery_count`` counts
+    returns to the queue (quorum queues report it as x-delivery-count).
     """
 
-    __slots__ = ("message", "redelivered", "segment", "seq")
+    __slots__ = (
+        "delivery_count",
+        "expires",
+        "message",
+        "priority",
+        "redelivered",
+        "segment",
+        "seq",
+    )
 
-    def __init__(self, seq: int, message: Message, redelivered: bool = False, segment: Any = None):
+    def __init__(
+        self,
+        seq: int,
+        message: Message,
+        redelivered: bool = False,
+        segment: Any = None,
+        expires: float = 0.0,
+        priority: int = 0,
+    ):
         self.seq = seq
         self.message = message
         self.redelivered = redelivered
         self.segment = segment
-
-
-_EXPIRATION_FLAG = 0x0100
-_USER_ID_FLAG = 0x0010
+        self.expires = expires
+        self.priority = priority
+        self.delivery_count = 0
 
 
 def check_publish_properties(message: Message, user_name: str) -> None:

@@ -14,11 +14,21 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from leveret.broker.clock import Cancellable, Clock, SystemClock
 from leveret.broker.message import Message, QueueEntry
+from leveret.broker.queue_options import QueueOptions
+from leveret.broker.ready import PriorityReady
 
 if TYPE_CHECKING:
     from leveret.broker.consumer import Consumer
     from leveret.store.base import MessageLog
+
+# What publish() reports for one queue.
+PUBLISHED = 0
+NEEDS_SYNC = 1  # persistent: confirm after the log's next fsync
+REJECTED = 2  # refused by x-overflow=reject-publish(-dlx): the publisher gets a nack
+
+DeadLetterHook = Callable[["Queue", Message, str], None]
 
 # How many deliveries one dispatch pass makes before yielding to the event loop, so one
 # queue with a large backlog cannot starve every other connection.
@@ -48,21 +58,31 @@ class Queue:
         "__weakref__",
         "_dispatch_scheduled",
         "_dispatching",
+        "_expiry_at",
+        "_expiry_timer",
+        "_idle_timer",
         "_next_seq",
         "_schedule",
+        "_ttl_seen",
         "arguments",
         "auto_delete",
+        "clock",
         "consumers",
         "deleted",
         "durable",
         "exclusive_owner",
         "had_consumer",
+        "last_used",
         "log",
         "memory_budget",
         "name",
+        "on_dead_letter",
+        "on_expired",
         "on_unused",
+        "options",
         "outstanding",
         "paged",
+        "paged_bytes",
         "paged_count",
         "paged_floor",
         "paging",
@@ -85,6 +105,8 @@ class Queue:
         schedule: Scheduler | None = None,
         log: MessageLog | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        options: QueueOptions | None = None,
+        clock: Clock | None = None,
     ):
         self.name = name
         self.vhost_name = vhost_name
@@ -92,8 +114,22 @@ class Queue:
         self.exclusive_owner = exclusive_owner
         self.auto_delete = auto_delete
         self.arguments = arguments or {}
-        self.ready: deque[QueueEntry] = deque()
+        self.options = options = options or QueueOptions()
+        self.clock: Clock = clock or SystemClock(None)
+        self.ready: deque[QueueEntry] | PriorityReady = (
+            PriorityReady(options.max_priority) if options.max_priority is not None else deque()
+        )
         self.ready_bytes = 0
+        self.paged_bytes = 0
+        self._ttl_seen = options.message_ttl is not None
+        self._expiry_timer: Cancellable | None = None
+        self._expiry_at = 0.0
+        self._idle_timer: Cancellable | None = None
+        self.last_used = self.clock.time()
+        # Set by the vhost: where discarded messages go (dead-lettering), and who deletes
+        # the queue when x-expires runs out.
+        self.on_dead_letter: DeadLetterHook | None = None
+        self.on_expired: Callable[[Queue], None] | None = None
         self.consumers: deque[Consumer] = deque()
         self.had_consumer = False
         self.prioritised = False  # some consumer has a non-default x-priority
@@ -133,18 +169,21 @@ class Queue:
 
     # -- messages -------------------------------------------------------------------------
 
-    def publish(self, message: Message) -> bool:
-        """Enqueue; returns True when the message waits for the log's next sync."""
+    def publish(self, message: Message) -> int:
+        """Enqueue; returns PUBLISHED, NEEDS_SYNC (persistent, in the log) or REJECTED."""
+        options = self.options
+        size = len(message.body)
+        limited = options.max_length is not None or options.max_length_bytes is not None
+        if limited and options.overflow != "drop-head" and self._full(size):
+            if options.overflow == "reject-publish-dlx":
+                self._dead_letter(message, "maxlen")
+            return REJECTED
         self._next_seq = seq = self._next_seq + 1
+        expires = self._expiry_for(message)
+        priority = message.priority if options.max_priority is not None else 0
         log = self.log
-        if log is None:
-            self.ready.append(QueueEntry(seq, message))
-            self.ready_bytes += len(message.body)
-            if self.consumers:
-                self.dispatch()
-            return False
-        persistent = message.persistent
-        if self.paging:
+        persistent = log is not None and message.persistent
+        if log is not None and self.paging:
             segment, offset = log.append(
                 seq,
                 persistent,
@@ -152,28 +191,75 @@ class Queue:
                 message.routing_key,
                 message.properties_raw,
                 message.body,
+                expires,
             )
-            self._page_out(seq, segment, offset)
-            return persistent
-        entry = QueueEntry(seq, message)
-        if persistent:
-            entry.segment = log.append(
-                seq,
-                True,
-                message.exchange,
-                message.routing_key,
-                message.properties_raw,
-                message.body,
-            )[0]
-        self.ready.append(entry)
-        self.ready_bytes += len(message.body)
-        if self.ready_bytes > self.memory_budget:
-            self.paging = True  # from the next message on, the log holds the backlog
+            self._page_out(seq, segment, offset, size)
+        else:
+            entry = QueueEntry(seq, message, False, None, expires, priority)
+            if persistent:
+                assert log is not None
+                entry.segment = log.append(
+                    seq,
+                    True,
+                    message.exchange,
+                    message.routing_key,
+                    message.properties_raw,
+                    message.body,
+                    expires,
+                )[0]
+            self.ready.append(entry)
+            self.ready_bytes += size
+            if (
+                log is not None
+                and self.ready_bytes > self.memory_budget
+                and options.max_priority is None
+            ):
+                self.paging = True  # from the next message on, the log holds the backlog
         if self.consumers:
             self.dispatch()
-        return persistent
+        if expires:
+            self._ttl_seen = True
+            self._expire(inclusive=True)  # TTL 0: only an immediate delivery saves it
+            self._arm_expiry()
+        if limited:
+            self._enforce_limits()
+        return NEEDS_SYNC if persistent else PUBLISHED
 
-    def _page_out(self, seq: int, segment: Any, offset: int) -> None:
+    def _expiry_for(self, message: Message) -> float:
+        ttl = self.options.message_ttl
+        per_message = message.expiration_ms
+        if per_message is not None:
+            ttl = per_message if ttl is None else min(ttl, per_message)
+        if ttl is None:
+            return 0.0
+        return self.clock.time() + ttl / 1000
+
+    @property
+    def total_bytes(self) -> int:
+        return self.ready_bytes + self.paged_bytes
+
+    def _full(self, incoming: int) -> bool:
+        options = self.options
+        if options.max_length is not None and self.message_count >= options.max_length:
+            return True
+        max_bytes = options.max_length_bytes
+        return max_bytes is not None and self.total_bytes + incoming > max_bytes
+
+    def _enforce_limits(self) -> None:
+        """x-overflow=drop-head: drop (dead-letter) the oldest messages beyond the limits."""
+        options = self.options
+        while self.message_count and (
+            (options.max_length is not None and self.message_count > options.max_length)
+            or (
+                options.max_length_bytes is not None and self.total_bytes > options.max_length_bytes
+            )
+        ):
+            entry = self.take()
+            if entry is None:
+                break
+            self.discard(entry, "maxlen")
+
+    def _page_out(self, seq: int, segment: Any, offset: int, size: int) -> None:
         if not self.paged_count:
             self.paged_floor = seq
         run = self.paged[-1] if self.paged else None
@@ -182,6 +268,7 @@ class Queue:
             self.paged.append(run)
         run.offsets.append(offset)
         self.paged_count += 1
+        self.paged_bytes += size
 
     def _page_in(self) -> None:
         """Read the oldest paged messages back into memory, up to half the budget."""
@@ -196,7 +283,11 @@ class Queue:
                     record.exchange, record.routing_key, record.properties_raw, record.body
                 )
                 redelivered = record.seq in self.recovered_delivered
-                self.ready.append(QueueEntry(record.seq, message, redelivered, run.segment))
+                self.ready.append(
+                    QueueEntry(record.seq, message, redelivered, run.segment, record.expires)
+                )
+                if record.expires:
+                    self._ttl_seen = True
                 loaded += len(record.body)
                 self.paged_floor = record.seq + 1
             run.next += len(records)
@@ -206,6 +297,7 @@ class Queue:
             if not records:
                 break
         self.ready_bytes += loaded
+        self.paged_bytes = max(0, self.paged_bytes - loaded) if self.paged_count else 0
         if not self.paged_count:
             self.paging = False
             self.recovered_delivered.clear()
@@ -222,27 +314,60 @@ class Queue:
         if self.paged_count:
             self.paging = True
             self._page_in()
+            if self.options.max_priority is not None:
+                while self.paged_count:  # priority queues keep everything in memory
+                    self._page_in()
+        self._arm_expiry()
 
     def take(self) -> QueueEntry | None:
-        """Remove the head message (for delivery or basic.get)."""
-        if not self.ready:
-            if not self.paged_count:
-                return None
-            self._page_in()
+        """Remove the head message (for delivery or basic.get); expired ones are dropped."""
+        now = 0.0
+        while True:
             if not self.ready:
-                return None
-        entry = self.ready.popleft()
-        self.ready_bytes -= len(entry.message.body)
-        return entry
+                if not self.paged_count:
+                    return None
+                self._page_in()
+                if not self.ready:
+                    return None
+            entry = self.ready.popleft()
+            self.ready_bytes -= len(entry.message.body)
+            if entry.expires:
+                now = now or self.clock.time()
+                if entry.expires < now:
+                    self.discard(entry, "expired")
+                    continue
+            return entry
 
     def get(self) -> QueueEntry | None:
+        self.touch()
         return self.take()
+
+    def outgoing(self, entry: QueueEntry) -> Message:
+        """The message as delivered: quorum queues add x-delivery-count on redelivery."""
+        if not entry.delivery_count or not self.options.counts_deliveries:
+            return entry.message
+        from leveret.amqp.spec import BasicProperties
+
+        properties = BasicProperties.decode(entry.message.properties_raw)
+        headers = dict(properties.headers or {})
+        headers["x-delivery-count"] = entry.delivery_count
+        properties.headers = headers
+        return entry.message.with_properties(properties)
 
     def settle(self, entry: QueueEntry) -> None:
         """The message is gone for good (acked, rejected, auto-acked or purged)."""
         if entry.segment is not None and self.log is not None and not self.deleted:
             self.outstanding.pop(entry.seq, None)
             self.log.settle(entry.segment, entry.seq, entry.seq)
+
+    def discard(self, entry: QueueEntry, reason: str) -> None:
+        """Remove a message for ``reason`` (rejected, expired, maxlen, delivery_limit)."""
+        self.settle(entry)
+        self._dead_letter(entry.message, reason)
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        if self.options.dead_letter_exchange is not None and self.on_dead_letter is not None:
+            self.on_dead_letter(self, message, reason)
 
     def mark_delivered(self, entry: QueueEntry) -> None:
         if entry.segment is not None and self.log is not None and not self.deleted:
@@ -258,8 +383,8 @@ class Queue:
         delivered = [e for e in self.outstanding.values() if e.segment is segment]
         if len(entries) + len(delivered) != segment.live:
             return  # some live record is unaccounted for: keep the segment
-        moves = [(e.seq, e.message.persistent, False, e.message) for e in entries]
-        moves += [(e.seq, e.message.persistent, True, e.message) for e in delivered]
+        moves = [(e.seq, e.message.persistent, False, e.message, e.expires) for e in entries]
+        moves += [(e.seq, e.message.persistent, True, e.message, e.expires) for e in delivered]
         for entry, target in zip(
             entries + delivered, self.log.relocate(segment, moves), strict=True
         ):
@@ -267,19 +392,32 @@ class Queue:
 
     def requeue(self, entries: Iterable[QueueEntry]) -> None:
         """Put entries back at their original positions, marked redelivered."""
-        back = sorted(entries, key=_seq)
+        options = self.options
+        back = []
+        for entry in sorted(entries, key=_seq):
+            self.outstanding.pop(entry.seq, None)
+            if options.counts_deliveries:
+                entry.delivery_count += 1
+                limit = options.delivery_limit
+                if limit is not None and entry.delivery_count > limit:
+                    self.discard(entry, "delivery_limit")
+                    continue
+            entry.redelivered = True
+            self.ready_bytes += len(entry.message.body)
+            back.append(entry)
         if not back:
             return
-        for entry in back:
-            entry.redelivered = True
-            self.outstanding.pop(entry.seq, None)
-            self.ready_bytes += len(entry.message.body)
-        if not self.ready or back[-1].seq < self.ready[0].seq:
-            self.ready.extendleft(reversed(back))
+        ready = self.ready
+        if isinstance(ready, PriorityReady):
+            ready.requeue(back)
+        elif not ready or back[-1].seq < ready[0].seq:
+            ready.extendleft(reversed(back))
         else:
-            self.ready = deque(heapq.merge(back, self.ready, key=_seq))
+            self.ready = deque(heapq.merge(back, ready, key=_seq))
         if self.consumers:
             self.dispatch()
+        if self._ttl_seen:
+            self._arm_expiry()
 
     def purge(self) -> int:
         count = self.message_count
@@ -292,14 +430,90 @@ class Queue:
                 self.log.settle(run.segment, self.paged_floor, self._next_seq, len(run))
             self.paged.clear()
             self.paged_count = 0
+            self.paged_bytes = 0
             self.paging = False
         return count
+
+    # -- expiry ---------------------------------------------------------------------------
+
+    def _expire(self, inclusive: bool = False) -> None:
+        """Drop expired messages at the head (RabbitMQ expires only at the head)."""
+        if not self._ttl_seen:
+            return
+        now = self.clock.time()
+        while True:
+            if not self.ready:
+                if not self.paged_count:
+                    return
+                self._page_in()
+                if not self.ready:
+                    return
+            head = self.ready[0]
+            if not head.expires or head.expires > now or (head.expires == now and not inclusive):
+                return
+            self.ready.popleft()
+            self.ready_bytes -= len(head.message.body)
+            self.discard(head, "expired")
+
+    def _arm_expiry(self) -> None:
+        if not self._ttl_seen or self.deleted or not self.ready:
+            return
+        head = self.ready[0]
+        if not head.expires:
+            return
+        if self._expiry_timer is not None:
+            if self._expiry_at <= head.expires:
+                return
+            self._expiry_timer.cancel()
+        self._expiry_at = head.expires
+        delay = max(0.0, head.expires - self.clock.time())
+        self._expiry_timer = self.clock.call_later(delay, self._on_expiry_timer)
+
+    def _on_expiry_timer(self) -> None:
+        self._expiry_timer = None
+        if self.deleted:
+            return
+        self._expire(inclusive=True)
+        self._arm_expiry()
+
+    def touch(self) -> None:
+        """The queue was used (declared, read): restart its x-expires countdown."""
+        self.last_used = self.clock.time()
+        self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        expires = self.options.expires
+        if expires is None or self.deleted or self.consumers:
+            return
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = self.clock.call_later(expires / 1000, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self._idle_timer = None
+        expires = self.options.expires
+        if self.deleted or self.consumers or expires is None:
+            return
+        remaining = self.last_used + expires / 1000 - self.clock.time()
+        if remaining > 0.001:
+            self._idle_timer = self.clock.call_later(remaining, self._on_idle)
+        elif self.on_expired is not None:
+            self.on_expired(self)
+
+    def stop_timers(self) -> None:
+        for timer in (self._expiry_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._expiry_timer = self._idle_timer = None
 
     # -- consumers ------------------------------------------------------------------------
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)
         self.had_consumer = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self.prioritised = self.prioritised or consumer.priority != 0
         self.dispatch()
 
@@ -311,6 +525,11 @@ class Queue:
         self.prioritised = any(c.priority for c in self.consumers)
         if self.auto_delete and not self.consumers and self.on_unused is not None:
             self.on_unused(self)
+            return
+        if not self.consumers:
+            self.touch()
+        elif self.options.single_active_consumer:
+            self.dispatch()  # the next consumer becomes active
 
     def has_exclusive_consumer(self) -> bool:
         return any(c.exclusive for c in self.consumers)
@@ -338,10 +557,16 @@ class Queue:
                 budget -= 1
         finally:
             self._dispatching = False
+        if self._ttl_seen:
+            self._arm_expiry()
 
     def _next_consumer(self) -> Consumer | None:
         """Round-robin among the highest-priority consumers that have credit."""
         consumers = self.consumers
+        if self.options.single_active_consumer:
+            # Only the active consumer (the first, or the highest-priority one) is served.
+            active = max(consumers, key=lambda c: c.priority) if self.prioritised else consumers[0]
+            return active if active.can_take() else None
         if not self.prioritised:
             for _ in range(len(consumers)):
                 consumer = consumers[0]

@@ -16,10 +16,12 @@ from leveret.amqp.errors import (
     ChannelError,
 )
 from leveret.broker.channel import random_name
+from leveret.broker.clock import Clock, SystemClock
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
+from leveret.broker.queue_options import parse_queue_options
 from leveret.store.base import (
     BindingDefinition,
     Definitions,
@@ -106,6 +108,7 @@ class VirtualHost:
         definitions: DefinitionStore | None = None,
         logs: QueueLogs | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        clock: Clock | None = None,
     ):
         self.name = name
         self.exchanges: dict[str, Exchange] = {}
@@ -114,6 +117,7 @@ class VirtualHost:
         self.definitions: DefinitionStore = definitions or MemoryDefinitionStore()
         self.logs = logs
         self.memory_budget = memory_budget
+        self.clock: Clock = clock or SystemClock(None)
         self._default = Exchange("", EXCHANGE_TYPES["direct"]())
         self.exchanges[""] = self._default
         for name_, type_name in PREDECLARED_EXCHANGES:
@@ -255,6 +259,9 @@ class VirtualHost:
         # As in RabbitMQ, an exclusive queue is never durable: it dies with its connection.
         durable = durable and not exclusive
         args = dict(arguments or {})
+        parse_queue_options(
+            name, self.name, args, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+        )
         wanted_owner = owner if exclusive else None
         existing = self.queues.get(name)
         if existing is not None:
@@ -268,6 +275,7 @@ class VirtualHost:
                 if received != current:
                     raise _inequivalent(flag, what, f"'{_bool(received)}'", f"'{_bool(current)}'")
             _check_args(EQUIVALENT_QUEUE_ARGS, args, existing.arguments, what)
+            existing.touch()
             return existing
         persisted = durable and not exclusive
         if persisted:
@@ -285,6 +293,14 @@ class VirtualHost:
         log = None
         if durable and owner is None and self.logs is not None:
             log = self.logs.open_queue(self.name, name)
+        options = parse_queue_options(
+            name,
+            self.name,
+            args,
+            durable=durable,
+            exclusive=owner is not None,
+            auto_delete=auto_delete,
+        )
         queue = Queue(
             name,
             self.name,
@@ -295,9 +311,14 @@ class VirtualHost:
             schedule=self._schedule,
             log=log,
             memory_budget=self.memory_budget,
+            options=options,
+            clock=self.clock,
         )
         queue.on_unused = self._auto_delete_queue
+        queue.on_expired = self.remove_queue
+        queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
+        queue.touch()
         return queue
 
     def delete_queue(
@@ -322,6 +343,7 @@ class VirtualHost:
             return
         del self.queues[queue.name]
         queue.deleted = True
+        queue.stop_timers()
         if queue.durable and queue.exclusive_owner is None:
             self.definitions.remove_queue(self.name, queue.name)
         if queue.log is not None and self.logs is not None:
@@ -436,28 +458,136 @@ class VirtualHost:
 
     # -- publishing -----------------------------------------------------------------------
 
-    def route(self, exchange: Exchange, message: Message) -> list[Queue]:
-        """Every queue the message reaches, each once, following exchange-to-exchange links."""
-        if exchange is self._default:
-            queue = self.queues.get(message.routing_key)
-            return [queue] if queue is not None else []
-        headers = message.headers if exchange.type_name == "headers" else None
-        destinations = list(exchange.router.route(message.routing_key, headers))
-        if all(isinstance(d, Queue) for d in destinations):
-            return destinations  # type: ignore[return-value]
+    def publish_targets(self, exchange: Exchange, message: Message) -> tuple[Message, list[Queue]]:
+        """The queues a published message reaches, honouring CC and BCC (BCC is removed)."""
+        headers = message.headers
+        if not headers or ("CC" not in headers and "BCC" not in headers):
+            return message, self.route(exchange, message)
+        keys = [message.routing_key, *_keys(headers.get("CC")), *_keys(headers.get("BCC"))]
+        if "BCC" in headers:
+            from leveret.amqp.spec import BasicProperties
+
+            properties = BasicProperties.decode(message.properties_raw)
+            properties.headers = {k: v for k, v in headers.items() if k != "BCC"}
+            message = message.with_properties(properties)
+        return message, self.route(exchange, message, keys)
+
+    def route(
+        self, exchange: Exchange, message: Message, keys: list[str] | None = None
+    ) -> list[Queue]:
+        """Every queue the message reaches, each once, following exchange-to-exchange
+        bindings and, when nothing matched, alternate exchanges."""
+        if keys is None:
+            if exchange is self._default:
+                queue = self.queues.get(message.routing_key)
+                return [queue] if queue is not None else []
+            if not exchange.arguments:
+                destinations = exchange.router.route(
+                    message.routing_key,
+                    message.headers if exchange.type_name == "headers" else None,
+                )
+                if all(isinstance(d, Queue) for d in destinations):
+                    return list(destinations)  # type: ignore[arg-type]
+            keys = [message.routing_key]
         queues: dict[Queue, None] = {}
-        seen = {exchange}
-        pending = destinations
-        while pending:
-            destination = pending.pop(0)
-            if isinstance(destination, Queue):
-                queues[destination] = None
-            elif isinstance(destination, Exchange) and destination not in seen:
-                seen.add(destination)
-                if destination.type_name == "headers":
-                    headers = message.headers
-                pending.extend(destination.router.route(message.routing_key, headers))
+        tried: set[Exchange] = set()
+        current: Exchange | None = exchange
+        while current is not None and current not in tried:
+            tried.add(current)
+            for key in keys:
+                self._route_key(current, key, message, queues)
+            if queues:
+                break
+            alternate = current.arguments.get("alternate-exchange")
+            current = self.exchanges.get(alternate) if isinstance(alternate, str) else None
         return list(queues)
+
+    def _route_key(
+        self, exchange: Exchange, key: str, message: Message, queues: dict[Queue, None]
+    ) -> None:
+        if exchange is self._default:
+            queue = self.queues.get(key)
+            if queue is not None:
+                queues[queue] = None
+            return
+        seen = {exchange}
+        pending: list[Exchange] = [exchange]
+        while pending:
+            source = pending.pop()
+            headers = message.headers if source.type_name == "headers" else None
+            for destination in source.router.route(key, headers):
+                if isinstance(destination, Queue):
+                    queues[destination] = None
+                elif isinstance(destination, Exchange) and destination not in seen:
+                    seen.add(destination)
+                    pending.append(destination)
+
+    # -- dead-lettering -------------------------------------------------------------------
+
+    def _dead_letter(self, queue: Queue, message: Message, reason: str) -> None:
+        """Republish a discarded message to the queue's dead-letter exchange with x-death."""
+        options = queue.options
+        exchange = self.exchanges.get(options.dead_letter_exchange or "")
+        if exchange is None or options.dead_letter_exchange is None:
+            return  # RabbitMQ drops the message when the DLX does not exist
+        from leveret.amqp.spec import BasicProperties
+
+        properties = BasicProperties.decode(message.properties_raw)
+        headers = dict(properties.headers or {})
+        routing_keys = [message.routing_key, *_keys(headers.get("CC"))]
+        previous = headers.get("x-death")
+        deaths = [d for d in previous if isinstance(d, dict)] if isinstance(previous, list) else []
+        for index, death in enumerate(deaths):
+            if death.get("queue") == queue.name and death.get("reason") == reason:
+                death = dict(death)
+                death["count"] = table.Int64(int(death.get("count") or 0) + 1)
+                death["time"] = table.Timestamp(int(self.clock.time()))
+                deaths.pop(index)
+                break
+        else:
+            death = {
+                "count": table.Int64(1),
+                "reason": reason,
+                "queue": queue.name,
+                "time": table.Timestamp(int(self.clock.time())),
+                "exchange": message.exchange,
+                "routing-keys": routing_keys,
+            }
+            if properties.expiration is not None:
+                death["original-expiration"] = properties.expiration
+        deaths.insert(0, death)
+        headers["x-death"] = deaths
+        for suffix, value in (
+            ("reason", reason),
+            ("queue", queue.name),
+            ("exchange", message.exchange),
+        ):
+            headers.setdefault(f"x-first-death-{suffix}", value)
+            headers[f"x-last-death-{suffix}"] = value
+        properties.headers = headers
+        properties.expiration = None
+        dead_key = options.dead_letter_routing_key
+        dead = Message(
+            exchange.name,
+            dead_key if dead_key is not None else message.routing_key,
+            properties.encode(),
+            message.body,
+        )
+        keys = [dead_key] if dead_key is not None else routing_keys
+        # A message dead-lettered around a cycle with no rejection anywhere is dropped.
+        cycle_ok = any(d.get("reason") == "rejected" for d in deaths)
+        visited = {d.get("queue") for d in deaths}
+        for target in self.route(exchange, dead, keys):
+            if target.name in visited and not cycle_ok:
+                continue
+            target.publish(dead)
+
+
+def _keys(value: object) -> list[str]:
+    """Routing keys from a CC/BCC header (an array of strings)."""
+    if not isinstance(value, list | tuple):
+        return []
+    return [v.decode() if isinstance(v, bytes) else v for v in value if isinstance(v, str | bytes)]
 
 
 def _inequivalent(arg: str, what: str, received: str, current: str) -> ChannelError:

@@ -59,6 +59,7 @@ SERVER_CAPABILITIES = {
     "per_consumer_qos": True,
     "connection.blocked": True,
     "consumer_priorities": True,
+    "direct_reply_to": True,
 }
 # RabbitMQ waits this long before dropping a connection it refused, to slow brute force.
 SILENT_CLOSE_DELAY = 3.0
@@ -258,9 +259,7 @@ class AMQPConnection(asyncio.Protocol):
         if isinstance(method, spec.ChannelClose):
             if session is not None:
                 del self.sessions[number]
-                self.confirms_pending.discard(session)
-                session.closed = True
-                session.channel.close()
+                self._close_session(session)
             self.send_method(number, spec.ChannelCloseOk())
             self.proto.channel_closed(number)
             return
@@ -495,9 +494,13 @@ class AMQPConnection(asyncio.Protocol):
         )
         self.proto.channel_closing(number)
         if session is not None:
-            self.confirms_pending.discard(session)
-            session.closed = True
-            session.channel.close()
+            self._close_session(session)
+
+    def _close_session(self, session: Session) -> None:
+        self.confirms_pending.discard(session)
+        session.closed = True
+        self.node.unregister_reply_consumer(session)
+        session.channel.close()
 
     def fail(self, error: AMQPError, *, allow_before_open: bool = False) -> None:
         """Close the connection with a hard error (or silently before it is open)."""
@@ -556,8 +559,7 @@ class AMQPConnection(asyncio.Protocol):
         sessions = list(self.sessions.values())
         self.sessions.clear()
         for session in sessions:
-            session.closed = True
-            session.channel.close()
+            self._close_session(session)
         if self.vhost is not None:
             for queue in self.exclusive_queues:
                 self.vhost.remove_queue(queue)

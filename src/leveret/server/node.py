@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import IO
 
 from leveret.broker.auth import UserDatabase
+from leveret.broker.channel import random_name
+from leveret.broker.clock import SystemClock
+from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
+from leveret.server.session import Session
 from leveret.store.base import DefinitionStore
 from leveret.store.files import OsFileSystem
 from leveret.store.memory import MemoryDefinitionStore
@@ -90,6 +94,8 @@ class Node:
         # Resource alarms in force ("memory", "disk"): while any is, publishers are paused.
         self.alarms: set[str] = set()
         self.definitions: DefinitionStore = MemoryDefinitionStore()
+        # Direct reply-to: reply address -> the channel that consumes its replies.
+        self.reply_consumers: dict[str, Session] = {}
         self.message_store: MessageStore | None = None
         self._runner: LoopRunner | None = None
 
@@ -101,6 +107,7 @@ class Node:
             definitions=self.definitions,
             logs=self.message_store,
             memory_budget=self.config.queue_memory_budget,
+            clock=SystemClock(loop.call_later),
         )
         self.vhosts[name] = vhost
         return vhost
@@ -140,6 +147,23 @@ class Node:
                 messages,
                 time.monotonic() - started,
             )
+
+    def register_reply_consumer(self, session: Session, tag: str) -> None:
+        key = random_name("")
+        session.reply_key, session.reply_tag = key, tag
+        self.reply_consumers[key] = session
+
+    def unregister_reply_consumer(self, session: Session) -> None:
+        if session.reply_key is not None:
+            self.reply_consumers.pop(session.reply_key, None)
+        session.reply_key = session.reply_tag = None
+
+    def deliver_reply(self, key: str, message: Message) -> bool:
+        session = self.reply_consumers.get(key)
+        if session is None or session.closed:
+            return False
+        session.deliver_reply(message)
+        return True
 
     def set_alarm(self, resource: str, active: bool) -> None:
         """Raise or clear a resource alarm; clients hear connection.blocked/unblocked."""
@@ -200,6 +224,8 @@ class Node:
             await self._server.wait_closed()
             self._server = None
         if self.message_store is not None:
+            while self.message_store.busy:  # a running fsync still holds the files
+                await asyncio.sleep(0.005)
             self.message_store.close()
         if self._runner is not None:
             self._runner.close()

@@ -37,6 +37,9 @@ class Session:
         # Transactions: None outside tx mode, else what waits for tx.commit.
         self.tx_publishes: list[TxPublish] | None = None
         self.tx_settles: list[tuple[str, int, bool, bool]] = []
+        # Direct reply-to: this channel's reply address and the consumer tag replies go to.
+        self.reply_key: str | None = None
+        self.reply_tag: str | None = None
 
     # -- DeliverySink ---------------------------------------------------------------------
 
@@ -59,6 +62,14 @@ class Session:
             message.properties_raw,
             message.body,
         )
+
+    def deliver_reply(self, message: Message) -> None:
+        """A reply published to this channel's amq.rabbitmq.reply-to address (no ack)."""
+        if self.closed or self.reply_tag is None:
+            return
+        tag = self.channel.next_tag
+        self.channel.next_tag = tag + 1
+        self.deliver(self.reply_tag, tag, False, message)
 
     def consumer_cancelled(self, consumer_tag: str) -> None:
         if self.connection.cancel_notify:

@@ -76,6 +76,7 @@ class StoredMessage(Protocol):
     routing_key: str
     properties_raw: bytes
     body: bytes
+    expires: float
 
 
 class MessageLog(Protocol):
@@ -89,6 +90,7 @@ class MessageLog(Protocol):
         routing_key: str,
         properties: bytes,
         body: bytes,
+        expires: float = 0.0,
     ) -> tuple[Any, int]: ...
 
     def settle(self, segment: Any, first: int, last: int, count: int = 1) -> None: ...
@@ -99,8 +101,11 @@ class MessageLog(Protocol):
         self, segment: Any, offsets: array[int], start: int, limit: int
     ) -> Sequence[StoredMessage]: ...
 
-    def relocate(self, segment: Any, entries: list[tuple[int, bool, bool, Any]]) -> list[Any]:
-        """Copy a sparse segment's live messages forward: (seq, persistent, delivered, msg)."""
+    def relocate(
+        self, segment: Any, entries: list[tuple[int, bool, bool, Any, float]]
+    ) -> list[Any]:
+        """Copy a sparse segment's live messages forward: (seq, persistent, delivered, msg,
+        expires)."""
         ...
 
     on_sparse: Callable[[Any], None] | None

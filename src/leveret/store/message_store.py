@@ -70,6 +70,11 @@ class MessageStore:
         self._waiters: list[SyncCallback] = []
         self._syncing = False
         self._scheduled = False
+        self._closed = False
+        # The batch handed to the fsync thread: (files, logs with new names, waiters).
+        self._in_flight: tuple[list[AppendFile], list[QueueLog], list[SyncCallback]] | None = (
+            None
+        )
         self.sync_count = 0  # for tests and metrics: how many fsync cycles ran
 
     def open_queue(self, vhost: str, queue: str) -> QueueLog:
@@ -125,36 +130,49 @@ class MessageStore:
         waiters, self._waiters = self._waiters, []
         files: list[AppendFile] = []
         failed: BaseException | None = None
+        directories: list[QueueLog] = []
         for queue_log in list(self.logs.values()):
-            if not queue_log.dirty:
-                continue
             try:
                 files.extend(queue_log.flush())
             except OSError as error:
+                # Kept buffered and retried by the next cycle (the next publish or ack).
                 log.error("cannot write to %s: %s", queue_log.directory, error)
-                queue_log.discard_pending()
+                files.extend(queue_log.flush_failed())
                 failed = error
+            if queue_log.directory_dirty:
+                queue_log.directory_dirty = False
+                directories.append(queue_log)
         if failed is not None:
             # Which waiter's data failed is not tracked: nack them all (publishers retry).
             for waiter in waiters:
                 waiter(False)
             waiters = []
-        if not files and not waiters:
-            for queue_log in list(self.logs.values()):
-                queue_log.synced()
+        if not files and not waiters and not directories:
+            if failed is None:
+                for queue_log in list(self.logs.values()):
+                    queue_log.synced()
             return
         self._syncing = True
+        sync_ok = failed is None
+        self._in_flight = (files, directories, waiters)
 
         def sync() -> None:
+            if self._closed:
+                return  # close() already synced these files itself
+            for queue_log in directories:
+                queue_log.sync_directory()
             for handle in files:
                 handle.sync()
 
         def done(error: BaseException | None) -> None:
             self._syncing = False
+            self._in_flight = None
+            if self._closed:
+                return
             self.sync_count += 1
             if error is not None:
                 log.error("fsync failed: %s", error)
-            else:
+            elif sync_ok:
                 for queue_log in list(self.logs.values()):
                     queue_log.synced()
             self._close_retired()
@@ -165,11 +183,39 @@ class MessageStore:
 
         self.runner.run_in_thread(sync, done)
 
+    @property
+    def busy(self) -> bool:
+        """An fsync is running on the worker thread (wait before ``close``)."""
+        return self._syncing
+
     def close(self) -> None:
-        """Write and sync everything, then close all files (clean shutdown)."""
+        """Write and sync everything, then close all files (clean shutdown).
+
+        Best called when ``busy`` is false. If a batch was handed to the fsync thread and
+        has not run yet, it is synced here instead (and its job becomes a no-op).
+        """
+        self._closed = True
+        if self._in_flight is not None:
+            files, directories, waiters = self._in_flight
+            self._in_flight = None
+            try:
+                for queue_log in directories:
+                    queue_log.sync_directory()
+                for handle in files:
+                    handle.sync()
+                ok = True
+            except OSError as error:
+                log.error("fsync at shutdown failed: %s", error)
+                ok = False
+            for waiter in waiters:
+                waiter(ok)
         for queue_log in self.logs.values():
             try:
-                for handle in queue_log.flush():
+                files = queue_log.flush()
+                if queue_log.directory_dirty:
+                    queue_log.directory_dirty = False
+                    queue_log.sync_directory()
+                for handle in files:
                     handle.sync()
                 queue_log.synced()
             except OSError as error:

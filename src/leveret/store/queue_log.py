@@ -1,11 +1,12 @@
 """The on-disk log of one durable queue: append-only segments plus per-segment ack files.
 
 A segment record is ``u32 length, u32 crc32, payload`` where the payload is ``u64 seq,
-u8 flags, u8+exchange, u8+routing key, u32+properties, body``. Sequence numbers are the
-queue's own and keep increasing across restarts. An ack-file record is ``u8 kind, u64 first,
-u64 last, u32 crc32`` and says that messages first..last were settled (gone for good) or
-delivered (so they come back with redelivered=true). A segment whose records are all settled
-is deleted with its ack file. Recovery truncates a torn tail instead of refusing to start.
+u8 flags, u64 expiry (unix ms, 0 = none), u8+exchange, u8+routing key, u32+properties,
+body``. Sequence numbers are the queue's own and keep increasing across restarts. An
+ack-file record is ``u8 kind, u64 first, u64 last, u32 crc32`` and says that messages
+first..last were settled (gone for good) or delivered (so they come back with
+redelivered=true). A segment whose records are all settled is deleted with its ack file.
+Recovery truncates a torn tail instead of refusing to start.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from leveret.store.files import AppendFile, FileSystem
 log = logging.getLogger("leveret.store")
 
 RECORD_HEADER = struct.Struct(">II")
-PAYLOAD_HEAD = struct.Struct(">QB")
+PAYLOAD_HEAD = struct.Struct(">QBQ")
 ACK_RECORD = struct.Struct(">BQQ")
 ACK_RECORD_SIZE = ACK_RECORD.size + 4
 FLAG_PERSISTENT = 1
@@ -67,6 +68,7 @@ class StoredRecord:
     properties_raw: bytes
     body: bytes
     size: int  # of the whole record on disk
+    expires: float = 0.0  # unix seconds, 0 = never
 
 
 @dataclass
@@ -80,13 +82,19 @@ class Recovery:
 
 
 def encode_record(
-    seq: int, persistent: bool, exchange: str, routing_key: str, properties: bytes, body: bytes
+    seq: int,
+    persistent: bool,
+    exchange: str,
+    routing_key: str,
+    properties: bytes,
+    body: bytes,
+    expires: float = 0.0,
 ) -> bytes:
     ex = exchange.encode("utf-8", "surrogateescape")
     rk = routing_key.encode("utf-8", "surrogateescape")
     payload = b"".join(
         (
-            PAYLOAD_HEAD.pack(seq, FLAG_PERSISTENT if persistent else 0),
+            PAYLOAD_HEAD.pack(seq, FLAG_PERSISTENT if persistent else 0, int(expires * 1000)),
             bytes((len(ex),)),
             ex,
             bytes((len(rk),)),
@@ -112,7 +120,7 @@ def decode_record(data: bytes | memoryview, offset: int) -> StoredRecord | None:
     if zlib.crc32(payload) != crc:
         return None
     try:
-        seq, flags = PAYLOAD_HEAD.unpack_from(payload, 0)
+        seq, flags, expires_ms = PAYLOAD_HEAD.unpack_from(payload, 0)
         pos = PAYLOAD_HEAD.size
         ex_len = payload[pos]
         exchange = payload[pos + 1 : pos + 1 + ex_len].decode("utf-8", "surrogateescape")
@@ -134,6 +142,7 @@ def decode_record(data: bytes | memoryview, offset: int) -> StoredRecord | None:
         properties,
         body,
         end - offset,
+        expires_ms / 1000,
     )
 
 
@@ -151,7 +160,7 @@ def scan_record(data: bytes, offset: int) -> tuple[int, bool, int] | None:
         return None
     if zlib.crc32(memoryview(data)[end_of_header:end]) != crc:
         return None
-    seq, flags = PAYLOAD_HEAD.unpack_from(data, end_of_header)
+    seq, flags, _ = PAYLOAD_HEAD.unpack_from(data, end_of_header)
     return seq, bool(flags & FLAG_PERSISTENT), end - offset
 
 
@@ -180,6 +189,8 @@ class QueueLog:
         self._next_segment_id = 1
         # Handles of dropped segments; the store closes them when no fsync may be using them.
         self.retired: list[AppendFile] = []
+        self._unsynced: list[AppendFile] = []  # written, not yet handed to an fsync
+        self.directory_dirty = False
         # Called with a sparse segment; the owner answers with ``relocate`` (or not).
         self.on_sparse: Callable[[Segment], None] | None = None
         # Compacted segments, dropped once the copies of their live records are synced.
@@ -222,10 +233,11 @@ class QueueLog:
         routing_key: str,
         properties: bytes,
         body: bytes,
+        expires: float = 0.0,
     ) -> tuple[Segment, int]:
         """Buffer a record; returns its segment and offset."""
         segment = self._writable_segment()
-        record = encode_record(seq, persistent, exchange, routing_key, properties, body)
+        record = encode_record(seq, persistent, exchange, routing_key, properties, body, expires)
         offset = segment.size
         segment.pending += record
         segment.size += len(record)
@@ -249,16 +261,18 @@ class QueueLog:
         ):
             self.on_sparse(segment)
 
-    def relocate(self, segment: Segment, entries: list[tuple[int, bool, bool, Any]]) -> list[Any]:
+    def relocate(
+        self, segment: Segment, entries: list[tuple[int, bool, bool, Any, float]]
+    ) -> list[Any]:
         """Copy a sparse segment's live messages forward; drop it once the copies are synced.
 
-        ``entries`` are (seq, persistent, delivered, message) for every live record of the
-        segment; returns the new segment of each, in order. A crash before the drop leaves
+        ``entries`` are (seq, persistent, delivered, message, expires) for each live record
+        of the segment; returns the new segment of each, in order. A crash before the drop leaves
         two copies of a message with one seq, which recovery keeps once.
         """
         segment.compacting = True
         moved = []
-        for seq, persistent, delivered, message in entries:
+        for seq, persistent, delivered, message, expires in entries:
             target, _ = self.append(
                 seq,
                 persistent,
@@ -266,6 +280,7 @@ class QueueLog:
                 message.routing_key,
                 message.properties_raw,
                 message.body,
+                expires,
             )
             if delivered:
                 target.pending_acks += _ack_record(DELIVERED, seq, seq)
@@ -281,24 +296,26 @@ class QueueLog:
             self._touch()
 
     def flush(self) -> list[AppendFile]:
-        """Write buffered records; return the files that now need an fsync."""
-        files: list[AppendFile] = []
+        """Write buffered records; return the files that now need an fsync.
+
+        On OSError (ENOSPC) whatever could not be written stays buffered for the next try,
+        and the files written so far are still returned by that next call.
+        """
         if not self.dirty:
-            return files
+            return self._take_unsynced()
         for segment in list(self.segments.values()):
             if segment.pending:
                 if segment.file is None:
-                    segment.file = self.fs.open_append(segment.path)
-                data = bytes(segment.pending)
-                segment.file.write(data)  # raises OSError (ENOSPC) with nothing written
+                    segment.file = self._create(segment.path)
+                segment.file.write(bytes(segment.pending))  # all or nothing
                 segment.pending.clear()
-                files.append(segment.file)
+                self._unsynced.append(segment.file)
             if segment.pending_acks:
                 if segment.ack_file is None:
-                    segment.ack_file = self.fs.open_append(segment.ack_path)
+                    segment.ack_file = self._create(segment.ack_path)
                 segment.ack_file.write(bytes(segment.pending_acks))
                 segment.pending_acks.clear()
-                files.append(segment.ack_file)
+                self._unsynced.append(segment.ack_file)
             fully_settled = segment.settled >= segment.records
             if segment is not self.current and fully_settled and not segment.compacting:
                 self._drop(segment)  # settled while its records were still buffered
@@ -306,21 +323,33 @@ class QueueLog:
         self._drop_ready.extend(self._drop_after_sync)
         self._drop_after_sync.clear()
         self.dirty = False
+        return self._take_unsynced()
+
+    def _create(self, path: Path) -> AppendFile:
+        handle = self.fs.open_append(path)
+        self.directory_dirty = True  # the new name must be made durable too
+        return handle
+
+    def flush_failed(self) -> list[AppendFile]:
+        """After flush raised: files written before the failure still need their fsync."""
+        self.dirty = True
+        return self._take_unsynced()
+
+    def _take_unsynced(self) -> list[AppendFile]:
+        files, self._unsynced = self._unsynced, []
         return files
+
+    def sync_directory(self) -> None:
+        """Make new file names durable (runs on the store's fsync thread); the parent too,
+        since the queue's directory itself may be new."""
+        self.fs.sync_dir(self.directory)
+        self.fs.sync_dir(self.directory.parent)
 
     def synced(self) -> None:
         """The store's fsync of everything flushed so far has completed."""
         ready, self._drop_ready = self._drop_ready, []
         for segment in ready:
             self._drop(segment)
-
-    def discard_pending(self) -> None:
-        """A write failed: forget what was buffered (those messages were never stored)."""
-        for segment in self.segments.values():
-            segment.size -= len(segment.pending)
-            segment.pending.clear()
-            segment.pending_acks.clear()
-        self.dirty = False
 
     def _retire(self, segment: Segment) -> None:
         if segment.settled >= segment.records:
@@ -343,14 +372,23 @@ class QueueLog:
     def read(
         self, segment: Segment, offsets: array[int], start: int, limit: int
     ) -> list[StoredRecord]:
-        """Read up to ``limit`` records at ``offsets[start:]`` of one segment, in one pass."""
-        if segment.pending:
-            self.flush()
+        """Read up to ``limit`` records at ``offsets[start:]`` of one segment, in one pass.
+
+        Records still buffered are read from the buffer: flushing here would hide the
+        written files from the store's next fsync.
+        """
         end = min(len(offsets), start + limit)
         if start >= end:
             return []
-        first = offsets[start]
-        chunk = self.fs.read_range(segment.path, first, segment.size - first)
+        # Offsets follow seq order, which compaction can make differ from file order.
+        first = min(offsets[start:end])
+        written = segment.size - len(segment.pending)
+        if first >= written:
+            chunk = bytes(segment.pending[first - written :])
+        else:
+            chunk = self.fs.read_range(segment.path, first, written - first) + bytes(
+                segment.pending
+            )
         records: list[StoredRecord] = []
         for i in range(start, end):
             record = decode_record(chunk, offsets[i] - first)
@@ -385,11 +423,14 @@ class QueueLog:
         """Scan the directory: settle what the ack files say, truncate torn tails."""
         names = self.fs.listdir(self.directory)
         ids = sorted({int(name[:20]) for name in names if name[:20].isdigit()})
+        max_acked = 0
         settled_single: set[int] = set()
         settled_ranges: list[tuple[int, int]] = []
         delivered: set[int] = set()
         for segment_id in ids:
             for kind, first, last in self._read_acks(self._segment(segment_id).ack_path):
+                # Seqs named by acks must never be reused, even if their segment is gone.
+                max_acked = max(max_acked, last)
                 if kind == DELIVERED:
                     delivered.add(first)
                 elif first == last:
@@ -402,14 +443,13 @@ class QueueLog:
                 return True
             return bool(settled_ranges) and any(a <= seq <= b for a, b in settled_ranges)
 
-        runs: list[tuple[Segment, array[int]]] = []
+        live: list[tuple[int, Segment, int]] = []  # (seq, segment, offset)
         seen: set[int] = set()
-        max_seq = 0
+        max_seq = max_acked
         count = 0
         for segment_id in ids:
             segment = self._segment(segment_id)
             data = self.fs.read(segment.path) if self.fs.exists(segment.path) else b""
-            offsets: array[int] = array("q")
             offset = 0
             while offset < len(data):
                 record = scan_record(data, offset)
@@ -430,7 +470,7 @@ class QueueLog:
                     segment.settled += 1
                 else:
                     seen.add(seq)
-                    offsets.append(offset)
+                    live.append((seq, segment, offset))
                 offset += size
             segment.size = offset
             self._next_segment_id = segment_id + 1
@@ -439,9 +479,15 @@ class QueueLog:
                 self.fs.remove(segment.ack_path)
                 continue
             self.segments[segment_id] = segment
-            if offsets:
-                runs.append((segment, offsets))
-                count += len(offsets)
+        # Compaction copies old messages into newer segments: queue order is seq order.
+        if any(live[i][0] > live[i + 1][0] for i in range(len(live) - 1)):
+            live.sort(key=lambda item: item[0])
+        runs: list[tuple[Segment, array[int]]] = []
+        for _, segment, offset in live:
+            if not runs or runs[-1][0] is not segment:
+                runs.append((segment, array("q")))
+            runs[-1][1].append(offset)
+            count += 1
         # Appends go to a fresh segment: recovered files are never written again but for acks.
         return Recovery(runs, delivered & seen, max_seq + 1, count)
 

@@ -14,8 +14,10 @@ from leveret.amqp.errors import (
     ChannelError,
     ConnectionError_,
 )
+from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, check_publish_properties
+from leveret.broker.queue import NEEDS_SYNC, REJECTED, Queue
 from leveret.server.handlers.queue import queue_name
 from leveret.server.session import TxPublish
 
@@ -50,16 +52,33 @@ def publish(
     route(conn, session, exchange, method.mandatory, message)
 
 
+REPLY_TO = "amq.rabbitmq.reply-to"
+REPLY_TO_PREFIX = REPLY_TO + "."
+_REPLY_TO_FLAG = 0x0200
+
+
 def route(
     conn: AMQPConnection, session: Session, exchange: Exchange, mandatory: bool, message: Message
 ) -> None:
-    assert conn.vhost is not None
-    queues = conn.vhost.route(exchange, message)
-    needs_sync = False
+    vhost = conn.vhost
+    assert vhost is not None
+    if _asks_direct_reply(message):
+        message = _with_reply_address(session, message)
+    queues: list[Queue] = []
+    routed = False
+    if exchange.name == "" and message.routing_key.startswith(REPLY_TO_PREFIX):
+        routed = conn.node.deliver_reply(message.routing_key[len(REPLY_TO_PREFIX) :], message)
+    else:
+        message, queues = vhost.publish_targets(exchange, message)
+        routed = bool(queues)
+    needs_sync = rejected = False
     for queue in queues:
-        if queue.publish(message):
+        status = queue.publish(message)
+        if status == NEEDS_SYNC:
             needs_sync = True
-    if not queues and mandatory:
+        elif status == REJECTED:
+            rejected = True
+    if not routed and mandatory:
         conn.send_content(
             session.number,
             spec.BasicReturn(
@@ -74,15 +93,47 @@ def route(
     if session.confirming:
         seq = session.expect_confirm()
         store = conn.node.message_store
-        if needs_sync and store is not None:
+        if rejected:
+            session.confirm(seq, False)  # x-overflow=reject-publish: the publisher gets a nack
+        elif needs_sync and store is not None:
             # Confirm only once the message is on disk in every queue it reached.
             store.after_sync(lambda stored: session.confirm(seq, stored))
         else:
             session.confirm(seq)
 
 
+def _asks_direct_reply(message: Message) -> bool:
+    raw = message.properties_raw
+    if len(raw) < 2 or not (raw[0] << 8 | raw[1]) & _REPLY_TO_FLAG:
+        return False
+    return message.properties.reply_to == REPLY_TO
+
+
+def _with_reply_address(session: Session, message: Message) -> Message:
+    """Direct reply-to: replace the pseudo-queue name with this channel's reply address."""
+    if session.reply_key is None:
+        raise ChannelError(PRECONDITION_FAILED, "fast reply consumer does not exist")
+    properties = spec.BasicProperties.decode(message.properties_raw)
+    properties.reply_to = REPLY_TO_PREFIX + session.reply_key
+    return message.with_properties(properties)
+
+
+def _consume_replies(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -> None:
+    if not method.no_ack:
+        raise ChannelError(PRECONDITION_FAILED, "reply consumer cannot acknowledge")
+    if session.reply_key is not None:
+        raise ChannelError(PRECONDITION_FAILED, "reply consumer already set")
+    tag = method.consumer_tag or random_name("amq.ctag-")
+    conn.node.register_reply_consumer(session, tag)
+    if not method.no_wait:
+        conn.send_method(session.number, spec.BasicConsumeOk(consumer_tag=tag))
+
+
 def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -> None:
     assert conn.vhost is not None
+    if method.queue == REPLY_TO:
+        _consume_replies(conn, session, method)
+        return
     name = queue_name(session, method.queue)
     queue = conn.vhost.get_queue(name, conn)
     if queue.consumers and (method.exclusive or queue.has_exclusive_consumer()):
@@ -107,6 +158,8 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
 
 
 def cancel(conn: AMQPConnection, session: Session, method: spec.BasicCancel) -> None:
+    if method.consumer_tag == session.reply_tag:
+        conn.node.unregister_reply_consumer(session)
     session.channel.cancel(method.consumer_tag)
     if not method.no_wait:
         conn.send_method(session.number, spec.BasicCancelOk(consumer_tag=method.consumer_tag))
@@ -120,7 +173,7 @@ def get(conn: AMQPConnection, session: Session, method: spec.BasicGet) -> None:
         conn.send_method(session.number, spec.BasicGetEmpty())
         return
     tag, entry = got
-    message = entry.message
+    message = queue.outgoing(entry)
     conn.send_content(
         session.number,
         spec.BasicGetOk(

@@ -23,6 +23,11 @@ def queue_name(session: Session, name: str) -> str:
 
 def declare(conn: AMQPConnection, session: Session, method: spec.QueueDeclare) -> None:
     assert conn.vhost is not None
+    if method.queue == "amq.rabbitmq.reply-to" and method.passive:
+        # The direct reply-to pseudo-queue always "exists" (RabbitMQ answers the same).
+        if not method.no_wait:
+            conn.send_method(session.number, spec.QueueDeclareOk(queue=method.queue))
+        return
     queue = conn.vhost.declare_queue(
         method.queue,
         conn,
