@@ -42,14 +42,49 @@ def main() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
 )
-def serve(host: str, port: int, data_dir: Path | None, log_level: str) -> None:
+@click.option(
+    "--memory-high-watermark",
+    default=0.4,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Block publishers above this memory use: a fraction of RAM (<1) or bytes; 0 disables.",
+)
+@click.option(
+    "--disk-free-limit",
+    default=50_000_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Block publishers when free disk drops below (bytes).",
+)
+@click.option(
+    "--consumer-timeout",
+    default=None,
+    type=click.IntRange(1),
+    help="Cancel a consumer whose delivery stays unacked this long (ms). Off by default.",
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    log_level: str,
+    memory_high_watermark: float,
+    disk_free_limit: int,
+    consumer_timeout: int | None,
+) -> None:
     """Run the broker until SIGINT or SIGTERM."""
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    config = Config(host=host, port=port, data_dir=data_dir or default_data_dir())
+    config = Config(
+        host=host,
+        port=port,
+        data_dir=data_dir or default_data_dir(),
+        memory_high_watermark=memory_high_watermark,
+        disk_free_limit=disk_free_limit,
+        consumer_timeout=consumer_timeout,
+    )
     try:
         asyncio.run(_serve(config))
     except DataDirLocked as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -39,13 +40,21 @@ class DeliverySink(Protocol):
 
 
 class Delivery:
-    __slots__ = ("consumer", "entry", "queue", "tag")
+    __slots__ = ("at", "consumer", "entry", "queue", "tag")
 
-    def __init__(self, tag: int, queue: Queue, entry: QueueEntry, consumer: Consumer | None):
+    def __init__(
+        self,
+        tag: int,
+        queue: Queue,
+        entry: QueueEntry,
+        consumer: Consumer | None,
+        at: float = 0.0,
+    ):
         self.tag = tag
         self.queue = queue
         self.entry = entry
         self.consumer = consumer
+        self.at = at  # monotonic time of delivery (for the consumer timeout)
 
 
 def random_name(prefix: str) -> str:
@@ -58,6 +67,7 @@ class Channel:
         "connection",
         "consumer_unacked",
         "consumers",
+        "expired_tags",
         "global_prefetch",
         "last_queue",
         "next_tag",
@@ -78,6 +88,8 @@ class Channel:
         self.global_prefetch = 0  # shared by all consumers of the channel
         self.consumer_unacked = 0
         self.last_queue: str | None = None  # for the empty queue-name shortcut
+        # Tags taken back by the consumer timeout: a late ack of one is ignored, not a 406.
+        self.expired_tags: set[int] = set()
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -116,7 +128,7 @@ class Channel:
         if consumer.no_ack:
             queue.settle(entry)
         else:
-            self.unacked[tag] = Delivery(tag, queue, entry, consumer)
+            self.unacked[tag] = Delivery(tag, queue, entry, consumer, time.monotonic())
             consumer.unacked += 1
             self.consumer_unacked += 1
             queue.mark_delivered(entry)
@@ -144,6 +156,9 @@ class Channel:
             settled = list(self.unacked.values())
             self.unacked.clear()
         elif delivery_tag not in self.unacked:
+            if delivery_tag in self.expired_tags:
+                self.expired_tags.discard(delivery_tag)
+                return []
             raise ChannelError(PRECONDITION_FAILED, f"unknown delivery tag {delivery_tag}")
         elif multiple:
             settled = []
@@ -194,6 +209,28 @@ class Channel:
         """The client can take deliveries again (its socket drained)."""
         for queue in {c.queue for c in self.consumers.values()}:
             queue.dispatch()
+
+    def expire_slow_consumers(self, deadline: float) -> list[str]:
+        """Cancel consumers holding a delivery since before ``deadline``; requeue their
+        deliveries. Returns the cancelled tags (the caller tells the client)."""
+        slow: set[Consumer] = set()
+        for delivery in self.unacked.values():
+            if delivery.at >= deadline:
+                break  # deliveries are in time order
+            if delivery.consumer is not None:
+                slow.add(delivery.consumer)
+        if not slow:
+            return []
+        taken = [d for d in self.unacked.values() if d.consumer in slow]
+        for delivery in taken:
+            del self.unacked[delivery.tag]
+            self.expired_tags.add(delivery.tag)
+            self.consumer_unacked -= 1
+        for consumer in slow:
+            consumer.unacked = 0
+            self.cancel(consumer.tag)
+        requeue_deliveries(taken)
+        return [consumer.tag for consumer in slow]
 
     # -- closing --------------------------------------------------------------------------
 

@@ -27,3 +27,11 @@ class Config:
     cluster_name: str = "leveret"
     # Bytes of message bodies a durable queue keeps in memory; beyond it, the log holds them.
     queue_memory_budget: int = 32 * 1024 * 1024
+    # RabbitMQ's vm_memory_high_watermark: a fraction of RAM (< 1) or bytes; 0 disables.
+    memory_high_watermark: float = 0.4
+    # RabbitMQ's disk_free_limit: publishers are blocked below this many free bytes.
+    disk_free_limit: int = 50 * 1000 * 1000
+    # Unacked deliveries older than this (ms) cancel their consumer; None = off, so long
+    # Celery tasks are not killed (RabbitMQ defaults to 30 minutes).
+    consumer_timeout: int | None = None
+    resource_check_interval: float = 1.0

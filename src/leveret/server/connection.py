@@ -168,6 +168,13 @@ class AMQPConnection(asyncio.Protocol):
         self._published = False
         self._flush()
 
+    def expire_slow_consumers(self, deadline: float) -> None:
+        for session in list(self.sessions.values()):
+            for tag in session.channel.expire_slow_consumers(deadline):
+                log.warning("%r: consumer %s timed out waiting for acks", self, tag)
+                session.consumer_cancelled(tag)
+        self._flush()
+
     # -- resource alarms ------------------------------------------------------------------
 
     def block(self, reason: str) -> None:

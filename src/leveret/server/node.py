@@ -19,6 +19,7 @@ from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
+from leveret.server.monitor import ResourceMonitor
 from leveret.server.session import Session
 from leveret.store.base import DefinitionStore
 from leveret.store.files import OsFileSystem
@@ -98,6 +99,7 @@ class Node:
         self.reply_consumers: dict[str, Session] = {}
         self.message_store: MessageStore | None = None
         self._runner: LoopRunner | None = None
+        self._monitor_task: asyncio.Task[None] | None = None
 
     def add_vhost(self, name: str) -> VirtualHost:
         loop = asyncio.get_running_loop()
@@ -199,6 +201,7 @@ class Node:
                 self._lock.release()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
+        self._monitor_task = asyncio.get_running_loop().create_task(self._watch())
         log.info(
             "AMQP listening on %s:%d, data in %s",
             self.config.host,
@@ -206,8 +209,31 @@ class Node:
             self.config.data_dir or "memory",
         )
 
+    async def _watch(self) -> None:
+        """Raise and clear resource alarms; cancel consumers past the consumer timeout."""
+        config = self.config
+        monitor = ResourceMonitor(
+            config.memory_high_watermark, config.disk_free_limit, config.data_dir
+        )
+        measured: dict[str, bool] = {}
+        while True:
+            await asyncio.sleep(config.resource_check_interval)
+            for resource, active in monitor.check().items():
+                # Act on changes only, so an alarm raised by hand (tests) is left alone.
+                if active != measured.get(resource, False):
+                    measured[resource] = active
+                    log.warning("%s alarm %s", resource, "raised" if active else "cleared")
+                    self.set_alarm(resource, active)
+            if config.consumer_timeout:
+                deadline = time.monotonic() - config.consumer_timeout / 1000
+                for conn in list(self.connections):
+                    conn.expire_slow_consumers(deadline)
+
     async def stop(self) -> None:
         """Stop accepting, tell every client 320 CONNECTION_FORCED, and close."""
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            self._monitor_task = None
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

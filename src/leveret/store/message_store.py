@@ -72,9 +72,7 @@ class MessageStore:
         self._scheduled = False
         self._closed = False
         # The batch handed to the fsync thread: (files, logs with new names, waiters).
-        self._in_flight: tuple[list[AppendFile], list[QueueLog], list[SyncCallback]] | None = (
-            None
-        )
+        self._in_flight: tuple[list[AppendFile], list[QueueLog], list[SyncCallback]] | None = None
         self.sync_count = 0  # for tests and metrics: how many fsync cycles ran
 
     def open_queue(self, vhost: str, queue: str) -> QueueLog:
