@@ -226,11 +226,6 @@ def test_basic_qos_global_flag(
             consumer.cancel()
 
 
-@pytest.mark.leveret_missing(
-    "field-table value type 'L' (64-bit integer; py-amqp writes every int outside the int32"
-    " range with it): Leveret closes the connection with 501 FRAME_ERROR 'unknown field value"
-    " type' where RabbitMQ accepts it"
-)
 def test_large_integers_in_field_tables(
     kombu_connect: Callable[..., kombu.Connection],
     unique_name: Callable[..., str],

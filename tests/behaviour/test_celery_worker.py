@@ -418,12 +418,6 @@ def test_quorum_queue_worker_runs_tasks(
     assert sorted(e["result"] for e in _runs(entries, ADD)) == [0, 2, 4]
 
 
-@pytest.mark.leveret_missing(
-    "field-table value type 'L' (py-amqp's 64-bit int: queue.declare of celery_delayed_27 with"
-    " x-message-ttl=2**27*1000 gets 501 FRAME_ERROR, so the worker logs 'Failed to setup"
-    " delayed delivery') and then message TTL expiry with dead-lettering (x-message-ttl,"
-    " x-dead-letter-exchange, x-dead-letter-strategy=at-least-once on quorum queues)"
-)
 def test_native_delayed_delivery_with_quorum_queues(
     celery_env_factory: Callable[..., CeleryEnv], cleanup: Cleanup, broker_url: str
 ) -> None:

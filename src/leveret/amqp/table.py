@@ -34,6 +34,7 @@ __all__ = [
     "Int8",
     "Int16",
     "Int64",
+    "LongLong",
     "LongStrBytes",
     "Timestamp",
     "UInt8",
@@ -128,6 +129,15 @@ class Int64(_TaggedInt):
 
     __slots__ = ()
     TAG = b"l"
+    STRUCT = _I64
+
+
+class LongLong(_TaggedInt):
+    """'L': 64-bit integer as py-amqp writes ints outside the int32 range (signed, like
+    its writer; RabbitMQ accepts the tag too)."""
+
+    __slots__ = ()
+    TAG = b"L"
     STRUCT = _I64
 
 
@@ -396,6 +406,7 @@ _DECODERS: dict[int, _Decoder] = {
     ord("I"): _d_int32,
     ord("i"): _fixed(UInt32),
     ord("l"): _fixed(Int64),
+    ord("L"): _fixed(LongLong),
     ord("f"): _d_float32,
     ord("d"): _d_float64,
     ord("D"): _d_decimal,
