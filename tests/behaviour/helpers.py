@@ -439,3 +439,47 @@ def run_select_connection(
         connection.ioloop.close()
     if state["error"] is not None:
         raise state["error"]
+
+
+# --------------------------------------------------------------------------------------
+# RabbitMQ's AMQP extensions (TTL, dead-lettering, queue types, ...): texts and utilities.
+
+
+def invalid_arg(arg: str, queue: str, detail: str, vhost: str = "/") -> str:
+    """406 text for a queue argument of the wrong type or value, e.g. detail
+    ``{value_negative,-1}`` or ``"expected integer, got longstr"`` (quotes included)."""
+    return (
+        f"PRECONDITION_FAILED - invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}': "
+        f"{detail}"
+    )
+
+
+def invalid_arg_for_queue_type(arg: str, queue: str, queue_type: str, vhost: str = "/") -> str:
+    """406 text for an argument the queue type does not support (``rabbit_quorum_queue``...)."""
+    return (
+        f"PRECONDITION_FAILED - invalid arg '{arg}' for queue '{queue}' in vhost '{vhost}' "
+        f"of queue type {queue_type}"
+    )
+
+
+def invalid_property(prop: str, queue: str, vhost: str = "/") -> str:
+    """406 text for a quorum/stream queue declared non-durable, exclusive or auto-delete."""
+    return f"PRECONDITION_FAILED - invalid property '{prop}' for queue '{queue}' in vhost '{vhost}'"
+
+
+def drain(channel: Any, queue: str, limit: int = 10_000) -> list[bytes]:
+    """Bodies of every message basic.get can take from ``queue`` right now (auto-ack)."""
+    bodies: list[bytes] = []
+    while len(bodies) < limit:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        bodies.append(body)
+    return bodies
+
+
+def is_long(value: object) -> bool:
+    """True if pika decoded ``value`` from a field-table ``l`` (signed 64-bit) entry."""
+    import pika.compat
+
+    return isinstance(value, pika.compat.long)
