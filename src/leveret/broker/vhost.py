@@ -17,6 +17,7 @@ from leveret.amqp.errors import (
 )
 from leveret.broker.channel import random_name
 from leveret.broker.clock import Clock, SystemClock
+from leveret.broker.dead_letter import dead_letter, header_keys
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
@@ -463,7 +464,11 @@ class VirtualHost:
         headers = message.headers
         if not headers or ("CC" not in headers and "BCC" not in headers):
             return message, self.route(exchange, message)
-        keys = [message.routing_key, *_keys(headers.get("CC")), *_keys(headers.get("BCC"))]
+        keys = [
+            message.routing_key,
+            *header_keys(headers.get("CC")),
+            *header_keys(headers.get("BCC")),
+        ]
         if "BCC" in headers:
             from leveret.amqp.spec import BasicProperties
 
@@ -527,67 +532,21 @@ class VirtualHost:
     def _dead_letter(self, queue: Queue, message: Message, reason: str) -> None:
         """Republish a discarded message to the queue's dead-letter exchange with x-death."""
         options = queue.options
-        exchange = self.exchanges.get(options.dead_letter_exchange or "")
-        if exchange is None or options.dead_letter_exchange is None:
+        name = options.dead_letter_exchange
+        exchange = self.exchanges.get(name) if name is not None else None
+        if exchange is None:
             return  # RabbitMQ drops the message when the DLX does not exist
-        from leveret.amqp.spec import BasicProperties
-
-        properties = BasicProperties.decode(message.properties_raw)
-        headers = dict(properties.headers or {})
-        routing_keys = [message.routing_key, *_keys(headers.get("CC"))]
-        previous = headers.get("x-death")
-        deaths = [d for d in previous if isinstance(d, dict)] if isinstance(previous, list) else []
-        for index, death in enumerate(deaths):
-            if death.get("queue") == queue.name and death.get("reason") == reason:
-                death = dict(death)
-                death["count"] = table.Int64(int(death.get("count") or 0) + 1)
-                death["time"] = table.Timestamp(int(self.clock.time()))
-                deaths.pop(index)
-                break
-        else:
-            death = {
-                "count": table.Int64(1),
-                "reason": reason,
-                "queue": queue.name,
-                "time": table.Timestamp(int(self.clock.time())),
-                "exchange": message.exchange,
-                "routing-keys": routing_keys,
-            }
-            if properties.expiration is not None:
-                death["original-expiration"] = properties.expiration
-        deaths.insert(0, death)
-        headers["x-death"] = deaths
-        for suffix, value in (
-            ("reason", reason),
-            ("queue", queue.name),
-            ("exchange", message.exchange),
-        ):
-            headers.setdefault(f"x-first-death-{suffix}", value)
-            headers[f"x-last-death-{suffix}"] = value
-        properties.headers = headers
-        properties.expiration = None
-        dead_key = options.dead_letter_routing_key
-        dead = Message(
+        dead = dead_letter(
+            message,
+            queue.name,
+            reason,
             exchange.name,
-            dead_key if dead_key is not None else message.routing_key,
-            properties.encode(),
-            message.body,
+            options.dead_letter_routing_key,
+            self.clock.time(),
         )
-        keys = [dead_key] if dead_key is not None else routing_keys
-        # A message dead-lettered around a cycle with no rejection anywhere is dropped.
-        cycle_ok = any(d.get("reason") == "rejected" for d in deaths)
-        visited = {d.get("queue") for d in deaths}
-        for target in self.route(exchange, dead, keys):
-            if target.name in visited and not cycle_ok:
-                continue
-            target.publish(dead)
-
-
-def _keys(value: object) -> list[str]:
-    """Routing keys from a CC/BCC header (an array of strings)."""
-    if not isinstance(value, list | tuple):
-        return []
-    return [v.decode() if isinstance(v, bytes) else v for v in value if isinstance(v, str | bytes)]
+        for target in self.route(exchange, dead.message, dead.keys):
+            if dead.may_enter(target.name):
+                target.publish(dead.message)
 
 
 def _inequivalent(arg: str, what: str, received: str, current: str) -> ChannelError:
