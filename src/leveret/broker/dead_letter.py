@@ -76,6 +76,8 @@ def dead_letter(
     ):
         headers.setdefault(f"x-first-death-{suffix}", value)
         headers[f"x-last-death-{suffix}"] = value
+    if routing_key is not None:
+        headers.pop("CC", None)  # a fixed dead-letter routing key replaces CC routing
     properties.headers = headers
     properties.expiration = None  # kept in x-death as original-expiration
     copy = Message(
@@ -84,4 +86,5 @@ def dead_letter(
         properties.encode(),
         message.body,
     )
-    return DeadLetter(copy, [routing_key] if routing_key is not None else routing_keys, deaths)
+    keys = [routing_key] if routing_key is not None else routing_keys + (message.bcc or [])
+    return DeadLetter(copy, keys, deaths)

@@ -22,7 +22,7 @@ class Message:
     they are decoded only when routing or policy needs a property.
     """
 
-    __slots__ = ("_properties", "body", "exchange", "properties_raw", "routing_key")
+    __slots__ = ("_properties", "bcc", "body", "exchange", "properties_raw", "routing_key")
 
     def __init__(self, exchange: str, routing_key: str, properties_raw: bytes, body: bytes):
         self.exchange = exchange
@@ -30,6 +30,9 @@ class Message:
         self.properties_raw = properties_raw
         self.body = body
         self._properties: BasicProperties | None = None
+        # BCC keys, removed from the headers at publish but still routing keys of the
+        # message (RabbitMQ dead-letters to them too).
+        self.bcc: list[str] | None = None
 
     @property
     def properties(self) -> BasicProperties:
@@ -74,6 +77,7 @@ class Message:
         """A copy carrying other properties (dead-lettering, delivery counts)."""
         copy = Message(self.exchange, self.routing_key, properties.encode(), self.body)
         copy._properties = properties
+        copy.bcc = self.bcc
         return copy
 
 

@@ -475,6 +475,7 @@ class VirtualHost:
             properties = BasicProperties.decode(message.properties_raw)
             properties.headers = {k: v for k, v in headers.items() if k != "BCC"}
             message = message.with_properties(properties)
+            message.bcc = header_keys(headers.get("BCC"))
         return message, self.route(exchange, message, keys)
 
     def route(
