@@ -127,9 +127,6 @@ def test_queue_without_the_argument_round_robins(connection, channel, unique_nam
         pytest.param(
             1,
             "{unacceptable_type,signedint}",
-            marks=pytest.mark.leveret_missing(
-                "a 32-bit signed int argument is named long, not signedint"
-            ),
         ),
     ],
     ids=repr,

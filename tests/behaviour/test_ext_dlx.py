@@ -489,9 +489,6 @@ def test_dead_letter_routing_key_drops_cc(channel, cc_setup):
 # Invalid arguments (texts observed on RabbitMQ 3.10.8, same code in 4.x)
 
 
-@pytest.mark.leveret_missing(
-    "a non-string DLX gets the generic invalid-arg text with the wrong type name"
-)
 def test_non_string_dlx_is_406(connection, unique_name):
     ch = connection.channel()
     q = unique_name()
@@ -503,7 +500,6 @@ def test_non_string_dlx_is_406(connection, unique_name):
         ch.queue_declare(q, arguments={"x-dead-letter-exchange": 5})
 
 
-@pytest.mark.leveret_missing("x-dead-letter-routing-key without a DLX is accepted")
 def test_dead_letter_routing_key_without_dlx_is_406(connection, unique_name):
     ch = connection.channel()
     q = unique_name()
@@ -512,7 +508,6 @@ def test_dead_letter_routing_key_without_dlx_is_406(connection, unique_name):
         ch.queue_declare(q, arguments={"x-dead-letter-routing-key": "rk"})
 
 
-@pytest.mark.leveret_missing("a 32-bit signed int argument is named long, not signedint")
 def test_non_string_dead_letter_routing_key_is_406(connection, unique_name):
     ch = connection.channel()
     q = unique_name()

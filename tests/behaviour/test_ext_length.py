@@ -21,13 +21,6 @@ from .helpers import (
     wait_ready,
 )
 
-missing_type_text = pytest.mark.leveret_missing(
-    'type errors say {unacceptable_type,T} where RabbitMQ says "expected integer, got T"'
-)
-missing_signedint_name = pytest.mark.leveret_missing(
-    "a 32-bit signed int argument is named long, not signedint"
-)
-
 
 def declare(channel, cleanup, name, **arguments):
     channel.queue_declare(cleanup.queue(name), arguments=arguments)
@@ -90,7 +83,6 @@ def test_both_limits_apply(channel, unique_name, cleanup):
     assert drain(channel, q) == [b"y" * 60]
 
 
-@pytest.mark.leveret_missing("a requeue that takes the queue past x-max-length drops nothing")
 def test_unacked_messages_do_not_count(channel, unique_name, cleanup):
     q = declare(channel, cleanup, unique_name(), **{"x-max-length": 1})
     channel.confirm_delivery()
@@ -257,19 +249,12 @@ def test_reject_publish_mandatory_is_nacked_not_returned(channel, unique_name, c
             "x-overflow",
             "bogus",
             "invalid_overflow",
-            marks=pytest.mark.leveret_missing('says {unknown_overflow_mode,<<"bogus">>}'),
         ),
-        pytest.param(
-            "x-overflow", 5, "{unacceptable_type,signedint}", marks=missing_signedint_name
-        ),
+        pytest.param("x-overflow", 5, "{unacceptable_type,signedint}"),
         ("x-max-length", -1, "{value_negative,-1}"),
         ("x-max-length-bytes", -1, "{value_negative,-1}"),
-        pytest.param(
-            "x-max-length", "abc", '"expected integer, got longstr"', marks=missing_type_text
-        ),
-        pytest.param(
-            "x-max-length-bytes", "10", '"expected integer, got longstr"', marks=missing_type_text
-        ),
+        pytest.param("x-max-length", "abc", '"expected integer, got longstr"'),
+        pytest.param("x-max-length-bytes", "10", '"expected integer, got longstr"'),
     ],
     ids=lambda v: repr(v),
 )

@@ -51,12 +51,6 @@ def test_classic_type_may_be_transient_exclusive_and_auto_delete(channel):
     assert ok.method.queue.startswith("amq.gen-")
 
 
-missing_check_order = pytest.mark.leveret_missing(
-    "checks non-durable first; RabbitMQ checks auto-delete, then exclusive, then non-durable"
-)
-missing_streams = pytest.mark.leveret_missing("stream queues behave like classic queues")
-
-
 def flag_param(flags, prop, marks=()):
     name = "-".join(f"{k}={v}" for k, v in flags.items())
     return pytest.param(flags, prop, marks=marks, id=name)
@@ -69,14 +63,13 @@ def flag_param(flags, prop, marks=()):
         # RabbitMQ checks auto-delete, then exclusive, then durable (3.10.8 observed;
         # rabbit_quorum_queue:declare/2 and rabbit_stream_queue:declare/2 in 4.x).
         flag_param({"durable": False}, "non-durable"),
-        flag_param({"durable": True, "exclusive": True}, "exclusive-owner", missing_check_order),
-        flag_param({"durable": False, "exclusive": True}, "exclusive-owner", missing_check_order),
+        flag_param({"durable": True, "exclusive": True}, "exclusive-owner"),
+        flag_param({"durable": False, "exclusive": True}, "exclusive-owner"),
         flag_param({"durable": True, "auto_delete": True}, "auto-delete"),
-        flag_param({"durable": False, "auto_delete": True}, "auto-delete", missing_check_order),
+        flag_param({"durable": False, "auto_delete": True}, "auto-delete"),
         flag_param(
             {"durable": True, "exclusive": True, "auto_delete": True},
             "auto-delete",
-            missing_check_order,
         ),
     ],
 )
@@ -89,7 +82,6 @@ def test_replicated_queues_must_be_durable_shared_and_kept(
         ch.queue_declare(q, arguments={"x-queue-type": queue_type}, **flags)
 
 
-@pytest.mark.leveret_missing("server-named quorum and stream queues are accepted")
 @pytest.mark.parametrize(
     ("queue_type", "module"), [("quorum", "rabbit_quorum_queue"), ("stream", "rabbit_stream_queue")]
 )
@@ -100,7 +92,6 @@ def test_replicated_queues_cannot_be_server_named(connection, queue_type, module
         ch.queue_declare("", durable=True, arguments={"x-queue-type": queue_type})
 
 
-@pytest.mark.leveret_missing('says {unsupported_queue_type,<<"bogus">>}')
 def test_unknown_queue_type_is_406(connection, unique_name):
     ch = connection.channel()
     q = unique_name()
@@ -108,7 +99,6 @@ def test_unknown_queue_type_is_406(connection, unique_name):
         ch.queue_declare(q, durable=True, arguments={"x-queue-type": "bogus"})
 
 
-@pytest.mark.leveret_missing("a 32-bit signed int argument is named long, not signedint")
 def test_non_string_queue_type_is_406(connection, unique_name):
     ch = connection.channel()
     q = unique_name()
@@ -136,7 +126,6 @@ def test_redeclaring_with_another_type_is_406(connection, unique_name, cleanup):
     ],
     ids=lambda v: str(v),
 )
-@pytest.mark.leveret_missing("queue types accept every argument")
 def test_argument_unsupported_by_the_queue_type_is_406(
     connection, unique_name, queue_type, arg, value, module
 ):
@@ -267,7 +256,6 @@ def test_quorum_queue_default_delivery_limit_is_20(channel, unique_name, cleanup
 # Stream queues
 
 
-@missing_streams
 def test_stream_consume_from_the_first_offset(connection, unique_name, cleanup):
     ch = connection.channel()
     q = declare(ch, cleanup, unique_name(), "stream")
@@ -288,7 +276,6 @@ def test_stream_consume_from_the_first_offset(connection, unique_name, cleanup):
     ch.basic_ack(got[-1][0], multiple=True)
 
 
-@missing_streams
 def test_stream_basic_get_is_540(connection, unique_name, cleanup):
     ch = connection.channel()
     q = declare(ch, cleanup, unique_name(), "stream")
@@ -297,7 +284,6 @@ def test_stream_basic_get_is_540(connection, unique_name, cleanup):
         ch.basic_get(q)
 
 
-@missing_streams
 def test_stream_purge_is_540(connection, unique_name, cleanup):
     ch = connection.channel()
     q = declare(ch, cleanup, unique_name(), "stream")
@@ -307,7 +293,6 @@ def test_stream_purge_is_540(connection, unique_name, cleanup):
 
 
 @pytest.mark.newer_than_310
-@missing_streams
 def test_stream_consumer_needs_a_prefetch_count(connection, unique_name, cleanup):
     # 4.x text (rabbit_stream_queue:consume/3); 3.10.8 says "... is not set for
     # 'queue 'q' in vhost '/''" (observed), also 406.
@@ -322,7 +307,6 @@ def test_stream_consumer_needs_a_prefetch_count(connection, unique_name, cleanup
 
 
 @pytest.mark.newer_than_310
-@missing_streams
 def test_stream_consumer_cannot_auto_ack(connection, unique_name, cleanup):
     # 4.x text (rabbit_stream_queue:consume/3); 3.10.8 says "... not supported by stream
     # queues queue 'q' in vhost '/'" (observed), also a 540 connection error.

@@ -26,13 +26,7 @@ from .helpers import (
     wait_ready,
 )
 
-missing_ttl_zero = pytest.mark.leveret_missing(
-    "x-message-ttl 0 drops a message even when a consumer can take it at once"
-)
 EXPIRES = 200  # ms
-missing_type_text = pytest.mark.leveret_missing(
-    'type errors say {unacceptable_type,T} where RabbitMQ says "expected integer, got T"'
-)
 
 
 def declare(channel, cleanup, name, **arguments):
@@ -107,7 +101,6 @@ def test_queue_ttl_zero_drops_messages_nobody_can_take(channel, unique_name, cle
     assert channel.basic_get(q, auto_ack=True) == (None, None, None)
 
 
-@missing_ttl_zero
 def test_queue_ttl_zero_delivers_to_a_waiting_consumer(connection, channel, unique_name, cleanup):
     q = declare(channel, cleanup, unique_name(), **{"x-message-ttl": 0})
     got: list[bytes] = []
@@ -117,7 +110,6 @@ def test_queue_ttl_zero_delivers_to_a_waiting_consumer(connection, channel, uniq
     assert got == [b"now"]
 
 
-@missing_ttl_zero
 def test_queue_ttl_zero_drops_when_consumer_has_no_credit(
     connection, channel, unique_name, cleanup
 ):
@@ -240,25 +232,16 @@ def test_redeclare_resets_x_expires(connect, channel, unique_name, cleanup):
     ("arg", "value", "detail"),
     [
         ("x-message-ttl", -1, "{value_negative,-1}"),
-        pytest.param(
-            "x-message-ttl", "100", '"expected integer, got longstr"', marks=missing_type_text
-        ),
+        pytest.param("x-message-ttl", "100", '"expected integer, got longstr"'),
         pytest.param(
             "x-message-ttl",
             Decimal("1.5"),
             '"expected integer, got decimal"',
-            marks=pytest.mark.leveret_missing(
-                "a decimal argument is reported as {unacceptable_type,table}"
-            ),
         ),
-        pytest.param(
-            "x-message-ttl", True, '"expected integer, got bool"', marks=missing_type_text
-        ),
+        pytest.param("x-message-ttl", True, '"expected integer, got bool"'),
         ("x-expires", 0, "{value_zero,0}"),
         ("x-expires", -5, "{value_negative,-5}"),
-        pytest.param(
-            "x-expires", "100", '"expected integer, got longstr"', marks=missing_type_text
-        ),
+        pytest.param("x-expires", "100", '"expected integer, got longstr"'),
     ],
     ids=lambda v: repr(v),
 )
@@ -275,7 +258,6 @@ def test_zero_message_ttl_and_large_values_are_accepted(channel, unique_name, cl
     declare(channel, cleanup, unique_name(), **{"x-expires": 1})
 
 
-@pytest.mark.leveret_missing("'1.5' is reported as no_integer, not {leftover_string,\".5\"}")
 def test_fractional_expiration_property_is_406(connection, unique_name, cleanup):
     ch = connection.channel()
     q = declare(ch, cleanup, unique_name())

@@ -18,6 +18,7 @@ class Consumer:
         "prefetch",
         "priority",
         "queue",
+        "stream_offset",
         "tag",
         "unacked",
     )
@@ -41,6 +42,7 @@ class Consumer:
         self.prefetch = prefetch
         self.priority = priority  # x-priority: higher-priority consumers are served first
         self.unacked = 0
+        self.stream_offset: object = None  # x-stream-offset, for stream queues
 
     def __repr__(self) -> str:
         return f"<Consumer {self.tag!r} on {self.queue.name!r}>"

@@ -131,14 +131,23 @@ def check_publish_properties(message: Message, user_name: str) -> None:
         )
     expiration = properties.expiration
     if expiration is not None:
-        try:
-            value = int(expiration)
-        except ValueError:
-            raise ChannelError(
-                PRECONDITION_FAILED, f"invalid expiration '{expiration}': no_integer"
-            ) from None
-        if value < 0:
-            raise ChannelError(
-                PRECONDITION_FAILED,
-                f"invalid expiration '{expiration}': {{value_negative,{value}}}",
-            )
+        problem = _expiration_problem(expiration)
+        if problem is not None:
+            raise ChannelError(PRECONDITION_FAILED, f"invalid expiration '{expiration}': {problem}")
+
+
+def _expiration_problem(text: str) -> str | None:
+    """Why RabbitMQ refuses an expiration (it parses like Erlang's string:to_integer)."""
+    digits = len(text) - len(text.lstrip("+-"))
+    sign_length = min(digits, 1)
+    end = sign_length
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    if end == sign_length:
+        return "no_integer"
+    if end < len(text):
+        return f'{{leftover_string,"{text[end:]}"}}'
+    value = int(text[:end])
+    if value < 0:
+        return f"{{value_negative,{value}}}"
+    return None

@@ -62,6 +62,7 @@ class Queue:
         "_expiry_timer",
         "_idle_timer",
         "_next_seq",
+        "_publish_now",
         "_schedule",
         "_ttl_seen",
         "arguments",
@@ -122,6 +123,8 @@ class Queue:
         self.ready_bytes = 0
         self.paged_bytes = 0
         self._ttl_seen = options.message_ttl is not None
+        # The instant of the publish being dispatched: a TTL-0 message is deliverable then.
+        self._publish_now = 0.0
         self._expiry_timer: Cancellable | None = None
         self._expiry_at = 0.0
         self._idle_timer: Cancellable | None = None
@@ -179,7 +182,8 @@ class Queue:
                 self._dead_letter(message, "maxlen")
             return REJECTED
         self._next_seq = seq = self._next_seq + 1
-        expires = self._expiry_for(message)
+        now = self.clock.time() if self._ttl_seen or message.expiration_ms is not None else 0.0
+        expires = self._expiry_for(message, now)
         priority = message.priority if options.max_priority is not None else 0
         log = self.log
         persistent = log is not None and message.persistent
@@ -216,7 +220,11 @@ class Queue:
             ):
                 self.paging = True  # from the next message on, the log holds the backlog
         if self.consumers:
-            self.dispatch()
+            self._publish_now = now
+            try:
+                self.dispatch()
+            finally:
+                self._publish_now = 0.0
         if expires:
             self._ttl_seen = True
             self._expire(inclusive=True)  # TTL 0: only an immediate delivery saves it
@@ -225,14 +233,14 @@ class Queue:
             self._enforce_limits()
         return NEEDS_SYNC if persistent else PUBLISHED
 
-    def _expiry_for(self, message: Message) -> float:
+    def _expiry_for(self, message: Message, now: float) -> float:
         ttl = self.options.message_ttl
         per_message = message.expiration_ms
         if per_message is not None:
             ttl = per_message if ttl is None else min(ttl, per_message)
         if ttl is None:
             return 0.0
-        return self.clock.time() + ttl / 1000
+        return now + ttl / 1000
 
     @property
     def total_bytes(self) -> int:
@@ -332,7 +340,7 @@ class Queue:
             entry = self.ready.popleft()
             self.ready_bytes -= len(entry.message.body)
             if entry.expires:
-                now = now or self.clock.time()
+                now = now or self._publish_now or self.clock.time()
                 if entry.expires < now:
                     self.discard(entry, "expired")
                     continue
@@ -416,6 +424,8 @@ class Queue:
             self.ready = deque(heapq.merge(back, ready, key=_seq))
         if self.consumers:
             self.dispatch()
+        if options.max_length is not None or options.max_length_bytes is not None:
+            self._enforce_limits()  # RabbitMQ drops from the head: the message just requeued
         if self._ttl_seen:
             self._arm_expiry()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 
@@ -32,20 +33,91 @@ class QueueOptions:
         return self.queue_type == "quorum"
 
 
-def _what(name: str, vhost: str) -> str:
-    return f"queue '{name}' in vhost '{vhost}'"
+# Arguments each queue type accepts (RabbitMQ's per-type capabilities); an argument known to
+# some type but not to the declared one is refused, unknown x-arguments are ignored.
+_COMMON = {
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-overflow",
+    "x-single-active-consumer",
+    "x-queue-type",
+    "x-queue-leader-locator",
+}
+SUPPORTED_ARGS = {
+    "classic": _COMMON
+    | {
+        "x-max-priority",
+        "x-queue-mode",
+        "x-queue-version",
+        "x-queue-master-locator",
+        "x-max-in-memory-length",
+        "x-max-in-memory-bytes",
+    },
+    "quorum": _COMMON
+    | {
+        "x-delivery-limit",
+        "x-dead-letter-strategy",
+        "x-quorum-initial-group-size",
+        "x-quorum-target-group-size",
+        "x-max-in-memory-length",
+        "x-max-in-memory-bytes",
+    },
+    "stream": {
+        "x-max-length-bytes",
+        "x-max-age",
+        "x-stream-max-segment-size-bytes",
+        "x-queue-leader-locator",
+        "x-initial-cluster-size",
+        "x-queue-type",
+        "x-stream-filter-size-bytes",
+    },
+}
+KNOWN_ARGS = set().union(*SUPPORTED_ARGS.values())
+TYPE_MODULES = {
+    "classic": "rabbit_classic_queue",
+    "quorum": "rabbit_quorum_queue",
+    "stream": "rabbit_stream_queue",
+}
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "long"
-    if isinstance(value, str):
-        return "longstr"
-    if isinstance(value, float):
-        return "double"
-    return "table"
+def table_type_name(value: object) -> str:
+    """RabbitMQ's name for the field-table type a value was (or would be) sent as."""
+    from leveret.amqp import table
+
+    names: tuple[tuple[type, str], ...] = (
+        (bool, "bool"),
+        (table.Int8, "byte"),
+        (table.UInt8, "unsignedbyte"),
+        (table.Int16, "short"),
+        (table.UInt16, "unsignedshort"),
+        (table.UInt32, "unsignedint"),
+        (table.Int64, "long"),
+        (table.LongLong, "long"),
+        (table.Timestamp, "timestamp"),
+        (int, "signedint"),
+        (table.Float32, "float"),
+        (float, "double"),
+        (Decimal, "decimal"),
+        (str, "longstr"),
+        (bytes, "binary"),
+        (list, "array"),
+        (dict, "table"),
+    )
+    for kind, name in names:
+        if isinstance(value, kind):
+            return name
+    return "void"
+
+
+def _invalid(key: str, name: str, vhost: str, detail: str) -> ChannelError:
+    return ChannelError(
+        PRECONDITION_FAILED,
+        f"invalid arg '{key}' for queue '{name}' in vhost '{vhost}': {detail}",
+    )
 
 
 def _int_arg(
@@ -55,17 +127,10 @@ def _int_arg(
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ChannelError(
-            PRECONDITION_FAILED,
-            f"invalid arg '{key}' for {_what(name, vhost)}: "
-            f"{{unacceptable_type,{_type_name(value)}}}",
-        )
+        raise _invalid(key, name, vhost, f'"expected integer, got {table_type_name(value)}"')
     if value < minimum:
         reason = "value_zero" if value == 0 and minimum > 0 else "value_negative"
-        raise ChannelError(
-            PRECONDITION_FAILED,
-            f"invalid arg '{key}' for {_what(name, vhost)}: {{{reason},{value}}}",
-        )
+        raise _invalid(key, name, vhost, f"{{{reason},{value}}}")
     return value
 
 
@@ -76,10 +141,21 @@ def _str_arg(args: Mapping[str, object], key: str, name: str, vhost: str) -> str
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
+        raise _invalid(key, name, vhost, f"{{unacceptable_type,{table_type_name(value)}}}")
+    return value
+
+
+def _exchange_name_arg(args: Mapping[str, object], key: str, name: str, vhost: str) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
         raise ChannelError(
             PRECONDITION_FAILED,
-            f"invalid arg '{key}' for {_what(name, vhost)}: "
-            f"{{unacceptable_type,{_type_name(value)}}}",
+            f"invalid type '{table_type_name(value)}' for arg '{key}' in queue '{name}' "
+            f"in vhost '{vhost}'",
         )
     return value
 
@@ -92,55 +168,62 @@ def parse_queue_options(
     durable: bool,
     exclusive: bool,
     auto_delete: bool,
+    server_named: bool = False,
 ) -> QueueOptions:
     queue_type = _str_arg(args, "x-queue-type", name, vhost) or "classic"
     if queue_type not in QUEUE_TYPES:
-        raise ChannelError(
-            PRECONDITION_FAILED,
-            f"invalid arg 'x-queue-type' for {_what(name, vhost)}: "
-            f'{{unsupported_queue_type,<<"{queue_type}">>}}',
-        )
+        raise _invalid("x-queue-type", name, vhost, f"\"unsupported queue type '{queue_type}'\"")
+    module = TYPE_MODULES[queue_type]
     if queue_type != "classic":
+        if server_named:
+            raise ChannelError(
+                PRECONDITION_FAILED, f"Cannot declare a server-named queue for type {module}"
+            )
+        # RabbitMQ checks auto-delete, then exclusive, then durable.
         for flag, bad in (
-            ("non-durable", not durable),
-            ("exclusive", exclusive),
             ("auto-delete", auto_delete),
+            ("exclusive-owner", exclusive),
+            ("non-durable", not durable),
         ):
             if bad:
                 raise ChannelError(
                     PRECONDITION_FAILED,
-                    f"invalid property '{flag}' for {_what(name, vhost)}",
+                    f"invalid property '{flag}' for queue '{name}' in vhost '{vhost}'",
                 )
+    supported = SUPPORTED_ARGS[queue_type]
+    for key in args:
+        if key in KNOWN_ARGS and key not in supported:
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"invalid arg '{key}' for queue '{name}' in vhost '{vhost}' of queue type {module}",
+            )
     overflow = _str_arg(args, "x-overflow", name, vhost) or "drop-head"
     if overflow not in OVERFLOW_MODES:
-        raise ChannelError(
-            PRECONDITION_FAILED,
-            f"invalid arg 'x-overflow' for {_what(name, vhost)}: "
-            f'{{unknown_overflow_mode,<<"{overflow}">>}}',
-        )
+        raise _invalid("x-overflow", name, vhost, "invalid_overflow")
     max_priority = _int_arg(args, "x-max-priority", name, vhost, 0)
     if max_priority is not None and max_priority > 255:
-        raise ChannelError(
-            PRECONDITION_FAILED,
-            f"invalid arg 'x-max-priority' for {_what(name, vhost)}: "
-            f"{{value_too_large,{max_priority}}}",
-        )
+        raise _invalid("x-max-priority", name, vhost, f"{{max_value_exceeded,{max_priority}}}")
     delivery_limit = _int_arg(args, "x-delivery-limit", name, vhost, 0)
     if delivery_limit is None and queue_type == "quorum":
         delivery_limit = QUORUM_DEFAULT_DELIVERY_LIMIT
     sac = args.get("x-single-active-consumer")
     if sac is not None and not isinstance(sac, bool):
-        raise ChannelError(
-            PRECONDITION_FAILED,
-            f"invalid arg 'x-single-active-consumer' for {_what(name, vhost)}: "
-            f"{{unacceptable_type,{_type_name(sac)}}}",
+        raise _invalid(
+            "x-single-active-consumer",
+            name,
+            vhost,
+            f"{{unacceptable_type,{table_type_name(sac)}}}",
         )
+    dlx = _exchange_name_arg(args, "x-dead-letter-exchange", name, vhost)
+    dlrk = _str_arg(args, "x-dead-letter-routing-key", name, vhost)
+    if dlrk is not None and dlx is None:
+        raise _invalid("x-dead-letter-routing-key", name, vhost, "routing_key_but_no_dlx_defined")
     return QueueOptions(
         queue_type=queue_type,
         message_ttl=_int_arg(args, "x-message-ttl", name, vhost, 0),
         expires=_int_arg(args, "x-expires", name, vhost, 1),
-        dead_letter_exchange=_str_arg(args, "x-dead-letter-exchange", name, vhost),
-        dead_letter_routing_key=_str_arg(args, "x-dead-letter-routing-key", name, vhost),
+        dead_letter_exchange=dlx,
+        dead_letter_routing_key=dlrk,
         max_length=_int_arg(args, "x-max-length", name, vhost, 0),
         max_length_bytes=_int_arg(args, "x-max-length-bytes", name, vhost, 0),
         overflow=overflow,

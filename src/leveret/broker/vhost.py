@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from leveret.amqp import table
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
     NOT_FOUND,
@@ -22,7 +21,8 @@ from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
-from leveret.broker.queue_options import parse_queue_options
+from leveret.broker.queue_options import parse_queue_options, table_type_name
+from leveret.broker.stream import StreamQueue
 from leveret.store.base import (
     BindingDefinition,
     Definitions,
@@ -62,31 +62,6 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _table_type(value: object) -> str:
-    """RabbitMQ's name for the field-table type a value was (or would be) sent as."""
-    names: tuple[tuple[type, str], ...] = (
-        (bool, "bool"),
-        (table.Int8, "byte"),
-        (table.UInt8, "unsignedbyte"),
-        (table.Int16, "short"),
-        (table.UInt16, "unsignedshort"),
-        (table.UInt32, "unsignedint"),
-        (table.Int64, "long"),
-        (table.Timestamp, "timestamp"),
-        (int, "signedint"),
-        (table.Float32, "float"),
-        (float, "double"),
-        (str, "longstr"),
-        (bytes, "binary"),
-        (list, "array"),
-        (dict, "table"),
-    )
-    for kind, name in names:
-        if isinstance(value, kind):
-            return name
-    return "void"
-
-
 def _describe_pair(received: object, current: object) -> tuple[str, str]:
     """RabbitMQ shows bare values when both sides exist, typed values next to 'none'."""
     if received is not None and current is not None:
@@ -95,7 +70,7 @@ def _describe_pair(received: object, current: object) -> tuple[str, str]:
     def typed(value: object) -> str:
         if value is None:
             return "none"
-        return f"the value '{value}' of type '{_table_type(value)}'"
+        return f"the value '{value}' of type '{table_type_name(value)}'"
 
     return typed(received), typed(current)
 
@@ -157,6 +132,13 @@ class VirtualHost:
                 f"unknown exchange type '{type_name}'",
             )
         args = dict(arguments or {})
+        alternate = args.get("alternate-exchange")
+        if alternate is not None and not isinstance(alternate, str | bytes):
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"invalid type '{table_type_name(alternate)}' for arg 'alternate-exchange' in "
+                f"exchange '{name}' {self._where()}",
+            )
         existing = self.exchanges.get(name)
         if existing is not None:
             what = f"exchange '{name}' {self._where()}"
@@ -249,7 +231,8 @@ class VirtualHost:
     ) -> Queue:
         if passive:
             return self.get_queue(name, owner)
-        if not name:
+        server_named = not name
+        if server_named:
             name = random_name("amq.gen-")
         elif name.startswith("amq."):
             # RabbitMQ checks the name before looking the queue up, so even a server-named
@@ -261,7 +244,13 @@ class VirtualHost:
         durable = durable and not exclusive
         args = dict(arguments or {})
         parse_queue_options(
-            name, self.name, args, durable=durable, exclusive=exclusive, auto_delete=auto_delete
+            name,
+            self.name,
+            args,
+            durable=durable,
+            exclusive=exclusive,
+            auto_delete=auto_delete,
+            server_named=server_named,
         )
         wanted_owner = owner if exclusive else None
         existing = self.queues.get(name)
@@ -302,7 +291,8 @@ class VirtualHost:
             exclusive=owner is not None,
             auto_delete=auto_delete,
         )
-        queue = Queue(
+        queue_class = StreamQueue if options.queue_type == "stream" else Queue
+        queue = queue_class(
             name,
             self.name,
             durable=durable,
@@ -464,6 +454,14 @@ class VirtualHost:
         headers = message.headers
         if not headers or ("CC" not in headers and "BCC" not in headers):
             return message, self.route(exchange, message)
+        for name in ("CC", "BCC"):
+            value = headers.get(name)
+            if value is not None and not isinstance(value, list):
+                raise ChannelError(
+                    PRECONDITION_FAILED,
+                    f'invalid message: {{unacceptable_type_in_header,"{name}",'
+                    f"{table_type_name(value)}}}",
+                )
         keys = [
             message.routing_key,
             *header_keys(headers.get("CC")),
@@ -496,37 +494,35 @@ class VirtualHost:
                     return list(destinations)  # type: ignore[arg-type]
             keys = [message.routing_key]
         queues: dict[Queue, None] = {}
-        tried: set[Exchange] = set()
-        current: Exchange | None = exchange
-        while current is not None and current not in tried:
-            tried.add(current)
-            for key in keys:
-                self._route_key(current, key, message, queues)
-            if queues:
-                break
-            alternate = current.arguments.get("alternate-exchange")
-            current = self.exchanges.get(alternate) if isinstance(alternate, str) else None
-        return list(queues)
-
-    def _route_key(
-        self, exchange: Exchange, key: str, message: Message, queues: dict[Queue, None]
-    ) -> None:
-        if exchange is self._default:
-            queue = self.queues.get(key)
-            if queue is not None:
-                queues[queue] = None
-            return
         seen = {exchange}
-        pending: list[Exchange] = [exchange]
+        pending = [exchange]
         while pending:
-            source = pending.pop()
-            headers = message.headers if source.type_name == "headers" else None
-            for destination in source.router.route(key, headers):
-                if isinstance(destination, Queue):
-                    queues[destination] = None
-                elif isinstance(destination, Exchange) and destination not in seen:
-                    seen.add(destination)
-                    pending.append(destination)
+            source = pending.pop(0)
+            matched = False
+            for key in keys:
+                if source is self._default:
+                    queue = self.queues.get(key)
+                    if queue is not None:
+                        queues[queue] = None
+                        matched = True
+                    continue
+                headers = message.headers if source.type_name == "headers" else None
+                for destination in source.router.route(key, headers):
+                    matched = True
+                    if isinstance(destination, Queue):
+                        queues[destination] = None
+                    elif isinstance(destination, Exchange) and destination not in seen:
+                        seen.add(destination)
+                        pending.append(destination)
+            if not matched:
+                # As in RabbitMQ, every exchange on the route that routes nowhere hands the
+                # message to its own alternate exchange.
+                name = source.arguments.get("alternate-exchange")
+                alternate = self.exchanges.get(name) if isinstance(name, str) else None
+                if alternate is not None and alternate not in seen:
+                    seen.add(alternate)
+                    pending.append(alternate)
+        return list(queues)
 
     # -- dead-lettering -------------------------------------------------------------------
 

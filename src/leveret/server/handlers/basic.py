@@ -18,7 +18,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, check_publish_properties
 from leveret.broker.queue import NEEDS_SYNC, REJECTED, Queue
-from leveret.server.handlers.queue import queue_name
+from leveret.server.handlers.queue import queue_name, refuse_on_stream
 from leveret.server.session import TxPublish
 
 if TYPE_CHECKING:
@@ -140,7 +140,10 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
         raise ChannelError(
             ACCESS_REFUSED, f"queue '{name}' in vhost '{conn.vhost.name}' in exclusive use"
         )
-    priority = (method.arguments or {}).get("x-priority", 0)
+    arguments = method.arguments or {}
+    if queue.options.queue_type == "stream":
+        _check_stream_consumer(session, queue, method)
+    priority = arguments.get("x-priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ChannelError(
             PRECONDITION_FAILED, f"invalid arg 'x-priority' for queue '{name}': {priority!r}"
@@ -152,9 +155,22 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
         exclusive=method.exclusive,
         priority=priority,
     )
+    consumer.stream_offset = arguments.get("x-stream-offset")
     if not method.no_wait:
         conn.send_method(session.number, spec.BasicConsumeOk(consumer_tag=consumer.tag))
     queue.add_consumer(consumer)  # after consume-ok, so deliveries follow it
+
+
+def _check_stream_consumer(session: Session, queue: Queue, method: spec.BasicConsume) -> None:
+    where = f"queue '{queue.name}' in vhost '{queue.vhost_name}'"
+    if method.no_ack:
+        raise ConnectionError_(
+            NOT_IMPLEMENTED, f"automatic acknowledgement not supported by stream {where}"
+        )
+    if not session.channel.prefetch_count and not session.channel.global_prefetch:
+        raise ChannelError(
+            PRECONDITION_FAILED, f"consumer prefetch count is not set for stream {where}"
+        )
 
 
 def cancel(conn: AMQPConnection, session: Session, method: spec.BasicCancel) -> None:
@@ -168,6 +184,7 @@ def cancel(conn: AMQPConnection, session: Session, method: spec.BasicCancel) -> 
 def get(conn: AMQPConnection, session: Session, method: spec.BasicGet) -> None:
     assert conn.vhost is not None
     queue = conn.vhost.get_queue(queue_name(session, method.queue), conn)
+    refuse_on_stream(queue, "basic.get")
     got = session.channel.get(queue, no_ack=method.no_ack)
     if got is None:
         conn.send_method(session.number, spec.BasicGetEmpty())

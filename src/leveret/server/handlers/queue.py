@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from leveret.amqp import spec
-from leveret.amqp.errors import NOT_FOUND, ChannelError
+from leveret.amqp.errors import NOT_FOUND, NOT_IMPLEMENTED, ChannelError, ConnectionError_
 
 if TYPE_CHECKING:
+    from leveret.broker.queue import Queue
     from leveret.server.connection import AMQPConnection
     from leveret.server.session import Session
 
@@ -19,6 +20,16 @@ def queue_name(session: Session, name: str) -> str:
     if session.channel.last_queue is None:
         raise ChannelError(NOT_FOUND, "no previously declared queue")
     return session.channel.last_queue
+
+
+def refuse_on_stream(queue: Queue, operation: str) -> None:
+    """basic.get and queue.purge make no sense on a stream (540, as RabbitMQ)."""
+    if queue.options.queue_type == "stream":
+        raise ConnectionError_(
+            NOT_IMPLEMENTED,
+            f"{operation} not supported by stream queues queue '{queue.name}' "
+            f"in vhost '{queue.vhost_name}'",
+        )
 
 
 def declare(conn: AMQPConnection, session: Session, method: spec.QueueDeclare) -> None:
@@ -76,7 +87,9 @@ def unbind(conn: AMQPConnection, session: Session, method: spec.QueueUnbind) -> 
 
 def purge(conn: AMQPConnection, session: Session, method: spec.QueuePurge) -> None:
     assert conn.vhost is not None
-    count = conn.vhost.purge_queue(queue_name(session, method.queue), conn)
+    queue = conn.vhost.get_queue(queue_name(session, method.queue), conn)
+    refuse_on_stream(queue, "queue.purge")
+    count = queue.purge()
     if not method.no_wait:
         conn.send_method(session.number, spec.QueuePurgeOk(message_count=count))
 
