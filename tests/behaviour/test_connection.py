@@ -40,6 +40,7 @@ def check_capabilities(capabilities: dict) -> None:
     assert CORE_CAPABILITIES <= set(capabilities) <= CAPABILITIES, capabilities
     assert all(value is True for value in capabilities.values()), capabilities
 
+
 LOGIN_REFUSED = (
     "ACCESS_REFUSED - Login was refused using authentication mechanism {}. "
     "For details see the broker logfile."
