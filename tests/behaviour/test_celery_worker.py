@@ -14,6 +14,7 @@ logs are printed at teardown, so pytest shows them for a failing test.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import subprocess
 import threading
@@ -131,9 +132,19 @@ def celery_env_factory(
             if worker.killed:
                 print(f"!!! {worker.hostname} ignored SIGTERM and was killed")
         for app in env.apps:
-            app.close()
+            _close_app(app)
         if env.workers:
             print(env.logs())
+
+
+def _close_app(app: Celery) -> None:
+    """Close the app's pools and the rpc:// result consumer's connection (app.close() doesn't)."""
+    if app.conf.result_backend:
+        consumer = getattr(app.backend, "result_consumer", None)
+        if consumer is not None and getattr(consumer, "_connection", None) is not None:
+            with contextlib.suppress(Exception):  # best effort at teardown
+                consumer.stop()
+    app.close()
 
 
 @pytest.fixture
