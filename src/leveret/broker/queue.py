@@ -188,29 +188,12 @@ class Queue:
         log = self.log
         persistent = log is not None and message.persistent
         if log is not None and self.paging:
-            segment, offset = log.append(
-                seq,
-                persistent,
-                message.exchange,
-                message.routing_key,
-                message.properties_raw,
-                message.body,
-                expires,
-            )
+            segment, offset = self._log(seq, persistent, message, expires)
             self._page_out(seq, segment, offset, size)
         else:
             entry = QueueEntry(seq, message, False, None, expires, priority)
             if persistent:
-                assert log is not None
-                entry.segment = log.append(
-                    seq,
-                    True,
-                    message.exchange,
-                    message.routing_key,
-                    message.properties_raw,
-                    message.body,
-                    expires,
-                )[0]
+                entry.segment = self._log(seq, True, message, expires)[0]
             self.ready.append(entry)
             self.ready_bytes += size
             if (
@@ -232,6 +215,19 @@ class Queue:
         if limited:
             self._enforce_limits()
         return NEEDS_SYNC if persistent else PUBLISHED
+
+    def _log(self, seq: int, persistent: bool, message: Message, expires: float) -> tuple[Any, int]:
+        """Append a message to the queue's log: its (segment, offset)."""
+        assert self.log is not None
+        return self.log.append(
+            seq,
+            persistent,
+            message.exchange,
+            message.routing_key,
+            message.properties_raw,
+            message.body,
+            expires,
+        )
 
     def _expiry_for(self, message: Message, now: float) -> float:
         ttl = self.options.message_ttl

@@ -63,14 +63,7 @@ class StreamQueue(Queue):
         self._next_seq = seq = self._next_seq + 1
         entry = QueueEntry(seq, message)
         if self.log is not None:  # stream messages are always stored
-            entry.segment = self.log.append(
-                seq,
-                True,
-                message.exchange,
-                message.routing_key,
-                message.properties_raw,
-                message.body,
-            )[0]
+            entry.segment = self._log(seq, True, message, 0.0)[0]
         self._append(entry, self.clock.time())
         self._retain()
         if self.consumers:
