@@ -149,7 +149,7 @@ class Channel:
 
     # -- settling -------------------------------------------------------------------------
 
-    def settle(self, delivery_tag: int, multiple: bool) -> list[Delivery]:
+    def take_deliveries(self, delivery_tag: int, multiple: bool) -> list[Delivery]:
         """Remove and return the deliveries an ack/nack/reject names; 406 if there are none."""
         # As in RabbitMQ, the named tag must be outstanding even with multiple=true.
         if delivery_tag == 0 and multiple:
@@ -176,13 +176,13 @@ class Channel:
         return settled
 
     def ack(self, delivery_tag: int, multiple: bool) -> None:
-        settled = self.settle(delivery_tag, multiple)
+        settled = self.take_deliveries(delivery_tag, multiple)
         for delivery in settled:
             delivery.queue.settle(delivery.entry)
         self._dispatch(settled)
 
     def reject(self, delivery_tag: int, multiple: bool, requeue: bool) -> None:
-        settled = self.settle(delivery_tag, multiple)
+        settled = self.take_deliveries(delivery_tag, multiple)
         if requeue:
             requeue_deliveries(settled)
         else:
@@ -191,7 +191,7 @@ class Channel:
             self._dispatch(settled)
 
     def recover(self) -> None:
-        settled = self.settle(0, True)
+        settled = self.take_deliveries(0, True)
         requeue_deliveries(settled)
 
     def check_tags(self, delivery_tag: int, multiple: bool) -> None:

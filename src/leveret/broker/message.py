@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp import properties as flags
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
-from leveret.amqp.properties import delivery_mode
-
-_PRIORITY_FLAG = 0x0800
-_EXPIRATION_FLAG = 0x0100
-_USER_ID_FLAG = 0x0010
+from leveret.amqp.properties import delivery_mode, has_any
 
 if TYPE_CHECKING:
     from leveret.amqp.spec import BasicProperties
@@ -48,17 +45,15 @@ class Message:
 
     @property
     def headers(self) -> dict[str, object] | None:
-        raw = self.properties_raw
-        if not raw or not raw[0] & 0x20:
-            return None  # property flag bit 13 (headers) is clear: no need to decode
+        if not has_any(self.properties_raw, flags.HEADERS):
+            return None  # no need to decode anything
         headers = self.properties.headers
         return headers if isinstance(headers, dict) else None
 
     @property
     def expiration_ms(self) -> int | None:
         """The per-message TTL (validated at publish), or None."""
-        raw = self.properties_raw
-        if len(raw) < 2 or not (raw[0] << 8 | raw[1]) & _EXPIRATION_FLAG:
+        if not has_any(self.properties_raw, flags.EXPIRATION):
             return None
         value = self.properties.expiration
         try:
@@ -68,8 +63,7 @@ class Message:
 
     @property
     def priority(self) -> int:
-        raw = self.properties_raw
-        if len(raw) < 2 or not (raw[0] << 8 | raw[1]) & _PRIORITY_FLAG:
+        if not has_any(self.properties_raw, flags.PRIORITY):
             return 0
         return self.properties.priority or 0
 
@@ -119,8 +113,7 @@ class QueueEntry:
 
 def check_publish_properties(message: Message, user_name: str) -> None:
     """RabbitMQ's checks on a published message's properties (406 when they fail)."""
-    raw = message.properties_raw
-    if len(raw) < 2 or not ((raw[0] << 8 | raw[1]) & (_EXPIRATION_FLAG | _USER_ID_FLAG)):
+    if not has_any(message.properties_raw, flags.EXPIRATION | flags.USER_ID):
         return  # the common case: neither property is present, nothing to decode
     properties = message.properties
     user_id = properties.user_id

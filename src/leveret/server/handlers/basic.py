@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp import properties as flags
 from leveret.amqp import spec
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
@@ -14,6 +15,7 @@ from leveret.amqp.errors import (
     ChannelError,
     ConnectionError_,
 )
+from leveret.amqp.properties import has_any
 from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, check_publish_properties
@@ -54,7 +56,6 @@ def publish(
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 REPLY_TO_PREFIX = REPLY_TO + "."
-_REPLY_TO_FLAG = 0x0200
 
 
 def route(
@@ -103,8 +104,7 @@ def route(
 
 
 def _asks_direct_reply(message: Message) -> bool:
-    raw = message.properties_raw
-    if len(raw) < 2 or not (raw[0] << 8 | raw[1]) & _REPLY_TO_FLAG:
+    if not has_any(message.properties_raw, flags.REPLY_TO):
         return False
     return message.properties.reply_to == REPLY_TO
 
