@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leveret.amqp import properties as flags
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 from leveret.amqp.properties import delivery_mode, has_any
-
-if TYPE_CHECKING:
-    from leveret.amqp.spec import BasicProperties
+from leveret.amqp.spec import BasicProperties
 
 
 class Message:
@@ -34,8 +32,6 @@ class Message:
     @property
     def properties(self) -> BasicProperties:
         if self._properties is None:
-            from leveret.amqp.spec import BasicProperties
-
             self._properties = BasicProperties.decode(self.properties_raw)
         return self._properties
 

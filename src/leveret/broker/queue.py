@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock, SystemClock
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue_options import QueueOptions
@@ -350,8 +351,6 @@ class Queue:
         """The message as delivered: quorum queues add x-delivery-count on redelivery."""
         if not entry.delivery_count or not self.options.counts_deliveries:
             return entry.message
-        from leveret.amqp.spec import BasicProperties
-
         properties = BasicProperties.decode(entry.message.properties_raw)
         headers = dict(properties.headers or {})
         headers["x-delivery-count"] = entry.delivery_count

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from leveret.amqp import table
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 
 QUEUE_TYPES = ("classic", "quorum", "stream")
@@ -86,8 +87,6 @@ TYPE_MODULES = {
 
 def table_type_name(value: object) -> str:
     """RabbitMQ's name for the field-table type a value was (or would be) sent as."""
-    from leveret.amqp import table
-
     names: tuple[tuple[type, str], ...] = (
         (bool, "bool"),
         (table.Int8, "byte"),

@@ -16,7 +16,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp import table
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
+from leveret.amqp.spec import BasicProperties
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue import DISPATCH_BUDGET, NEEDS_SYNC, Queue
 
@@ -122,9 +124,6 @@ class StreamQueue(Queue):
         return None
 
     def outgoing(self, entry: QueueEntry) -> Message:
-        from leveret.amqp import table
-        from leveret.amqp.spec import BasicProperties
-
         properties = BasicProperties.decode(entry.message.properties_raw)
         headers = dict(properties.headers or {})
         headers["x-stream-offset"] = table.Int64(entry.seq - 1)
@@ -153,8 +152,6 @@ class StreamQueue(Queue):
             spec = spec.timestamp()
             return self._offset_at(spec)
         if isinstance(spec, int) and not isinstance(spec, bool):
-            from leveret.amqp import table
-
             if isinstance(spec, table.Timestamp):
                 return self._offset_at(float(spec))
             return min(max(spec, first), end)

@@ -14,6 +14,7 @@ from leveret.amqp.errors import (
     RESOURCE_LOCKED,
     ChannelError,
 )
+from leveret.amqp.spec import BasicProperties
 from leveret.broker.channel import random_name
 from leveret.broker.clock import Clock, SystemClock
 from leveret.broker.dead_letter import dead_letter, header_keys
@@ -468,8 +469,6 @@ class VirtualHost:
             *header_keys(headers.get("BCC")),
         ]
         if "BCC" in headers:
-            from leveret.amqp.spec import BasicProperties
-
             properties = BasicProperties.decode(message.properties_raw)
             properties.headers = {k: v for k, v in headers.items() if k != "BCC"}
             message = message.with_properties(properties)

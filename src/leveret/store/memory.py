@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from leveret.store.base import (
     BindingDefinition,
     Definitions,
@@ -59,8 +61,7 @@ class MemoryDefinitionStore:
     def remove_binding(self, binding: BindingDefinition) -> None:
         self.bindings.pop(_binding_key(binding), None)
 
-    def _drop_bindings(self, doomed: object) -> None:
-        assert callable(doomed)
+    def _drop_bindings(self, doomed: Callable[[BindingDefinition], bool]) -> None:
         for key, binding in list(self.bindings.items()):
             if doomed(binding):
                 del self.bindings[key]
