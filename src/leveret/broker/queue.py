@@ -327,13 +327,7 @@ class Queue:
     def take(self) -> QueueEntry | None:
         """Remove the head message (for delivery or basic.get); expired ones are dropped."""
         now = 0.0
-        while True:
-            if not self.ready:
-                if not self.paged_count:
-                    return None
-                self._page_in()
-                if not self.ready:
-                    return None
+        while self._fill():
             entry = self.ready.popleft()
             self.ready_bytes -= len(entry.message.body)
             if entry.expires:
@@ -342,6 +336,13 @@ class Queue:
                     self.discard(entry, "expired")
                     continue
             return entry
+        return None
+
+    def _fill(self) -> bool:
+        """Bring the head into memory (paging in if needed); False when the queue is empty."""
+        if not self.ready and self.paged_count:
+            self._page_in()
+        return bool(self.ready)
 
     def get(self) -> QueueEntry | None:
         self.touch()
@@ -446,13 +447,7 @@ class Queue:
         if not self._ttl_seen:
             return
         now = self.clock.time()
-        while True:
-            if not self.ready:
-                if not self.paged_count:
-                    return
-                self._page_in()
-                if not self.ready:
-                    return
+        while self._fill():
             head = self.ready[0]
             if not head.expires or head.expires > now or (head.expires == now and not inclusive):
                 return

@@ -133,30 +133,35 @@ def _int_arg(
     return value
 
 
+def _text(value: object) -> str | None:
+    """A longstr argument as text (None when it is another type)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
 def _str_arg(args: Mapping[str, object], key: str, name: str, vhost: str) -> str | None:
     value = args.get(key)
     if value is None:
         return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
+    text = _text(value)
+    if text is None:
         raise _invalid(key, name, vhost, f"{{unacceptable_type,{table_type_name(value)}}}")
-    return value
+    return text
 
 
 def _exchange_name_arg(args: Mapping[str, object], key: str, name: str, vhost: str) -> str | None:
     value = args.get(key)
     if value is None:
         return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
+    text = _text(value)
+    if text is None:
         raise ChannelError(
             PRECONDITION_FAILED,
             f"invalid type '{table_type_name(value)}' for arg '{key}' in queue '{name}' "
             f"in vhost '{vhost}'",
         )
-    return value
+    return text
 
 
 def parse_queue_options(

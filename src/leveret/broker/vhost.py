@@ -306,7 +306,7 @@ class VirtualHost:
             options=options,
             clock=self.clock,
         )
-        queue.on_unused = self._auto_delete_queue
+        queue.on_unused = self.remove_queue
         queue.on_expired = self.remove_queue
         queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
@@ -348,9 +348,6 @@ class VirtualHost:
         for exchange in list(self.exchanges.values()):
             if exchange.router.unbind_destination(queue):
                 self._maybe_auto_delete(exchange)
-
-    def _auto_delete_queue(self, queue: Queue) -> None:
-        self.remove_queue(queue)
 
     def purge_queue(self, name: str, owner: object) -> int:
         return self.get_queue(name, owner).purge()

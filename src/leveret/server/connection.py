@@ -453,17 +453,14 @@ class AMQPConnection(asyncio.Protocol):
         out.extend(
             encode_content_frames(channel, method.CLASS_ID, properties_raw, body, self.frame_max)
         )
-        self._schedule_flush()
+        self.request_flush()
 
     def _queue_write(self, data: bytes) -> None:
         self._out.append(data)
-        self._schedule_flush()
+        self.request_flush()
 
     def request_flush(self) -> None:
-        """Something is waiting to go out (e.g. confirms completed by a store sync)."""
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
+        """Write what is queued at the end of this loop turn (one write per turn)."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
