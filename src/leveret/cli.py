@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from leveret import __version__
+from leveret.server import event_loop
 from leveret.server.config import Config, default_data_dir
 from leveret.server.node import DataDirLocked, Node
 
@@ -86,7 +87,7 @@ def serve(
         consumer_timeout=consumer_timeout,
     )
     try:
-        asyncio.run(_serve(config))
+        event_loop.run(_serve(config))
     except DataDirLocked as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:

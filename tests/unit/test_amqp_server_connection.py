@@ -218,6 +218,32 @@ def test_content_reassembly_property(body: bytes, chunk: int, cuts: list[int]) -
     ]
 
 
+@given(
+    bodies=st.lists(st.binary(max_size=300), min_size=1, max_size=8),
+    chunk=st.integers(0, 200),
+    cuts=st.lists(st.integers(0, 3000), max_size=6),
+)
+@FUZZ
+def test_back_to_back_publishes_fast_and_general_paths_agree(
+    bodies: list[bytes], chunk: int, cuts: list[int]
+) -> None:
+    """Whole publishes in one read take a fast path; split ones the general path. The
+    events must be the same whichever path each publish took."""
+    data = b"".join(publish_frames(1, body, chunk) for body in bodies)
+    expected = [
+        ContentReceived(1, spec.BasicPublish(exchange="x", routing_key="k"), PROPERTIES, body)
+        for body in bodies
+    ]
+    conn = started()
+    events: list[Event] = []
+    start = 0
+    for cut in sorted({c for c in cuts if c < len(data)} | {len(data)}):
+        events += feed(conn, data[start:cut])
+        start = cut
+    assert events == expected
+    assert all(type(e.body) is bytes for e in events if isinstance(e, ContentReceived))
+
+
 def test_content_at_exactly_max_message_size_is_accepted() -> None:
     conn = started(max_message_size=10)
     events = feed(conn, publish_frames(1, b"0123456789", chunk=4))

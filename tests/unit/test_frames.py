@@ -35,7 +35,7 @@ frames = st.builds(
 def drain(reader: FrameReader) -> list[Frame]:
     out = []
     while (frame := reader.next_frame()) is not None:
-        out.append(frame)
+        out.append(Frame(*frame))
     return out
 
 
@@ -51,8 +51,8 @@ def test_single_frame() -> None:
     assert reader.buffered == len(raw) - 1
     reader.feed(raw[-1:])
     frame = reader.next_frame()
-    assert frame == Frame(1, 7, b"abc")
-    assert frame is not None and type(frame.payload) is bytes
+    assert frame == (1, 7, b"abc")
+    assert frame is not None and type(frame[2]) is bytes
     assert reader.next_frame() is None
     assert reader.buffered == 0
 
@@ -72,7 +72,7 @@ def test_method_frame() -> None:
     reader.feed(memoryview(raw))
     frame = reader.next_frame()
     assert frame is not None
-    assert spec.decode_method(frame.payload) == method
+    assert spec.decode_method(frame[2]) == method
 
 
 @given(st.lists(frames, max_size=20), st.data())
@@ -109,8 +109,8 @@ def test_many_frames_compacts_buffer() -> None:
     reader.feed(frame * 200 + frame[:5])
     assert len(drain(reader)) == 200
     assert reader.buffered == 5
-    assert len(reader._buf) < 70000  # consumed bytes were dropped from the front
     reader.feed(frame[5:])
+    assert len(reader._buf) == len(frame)  # consumed bytes were dropped at the next feed
     assert drain(reader) == [Frame(3, 1, b"x" * 1000)]
 
 

@@ -26,6 +26,7 @@ PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 
 # Methods that may arrive on a channel the client has just closed (race tolerance).
 _LATE_METHODS = (spec.BasicAck, spec.BasicNack, spec.BasicReject)
+_BASIC_PUBLISH_ID = b"\x00\x3c\x00\x28"
 
 
 class BadProtocolHeader(Exception):
@@ -121,13 +122,36 @@ class ServerConnection:
             self._header_buffer = b""
             data = buffered[8:]
             yield HeaderReceived()
-        self.reader.feed(data)
-        next_frame = self.reader.next_frame
+        reader = self.reader
+        reader.feed(data)
+        next_frame = reader.next_frame
         while True:
             frame = next_frame()
             if frame is None:
                 return
-            event = self._on_frame(frame.type, frame.channel, frame.payload)
+            frame_type, channel, payload = frame
+            if (
+                frame_type == spec.FRAME_METHOD
+                and payload[:4] == _BASIC_PUBLISH_ID
+                and channel in self.open_channels
+                and channel not in self._content
+                and channel not in self.closing_channels
+            ):
+                # The hot path: a whole publish is usually in the buffer already.
+                method = spec.decode_method(payload)
+                content = reader.next_content(channel, self.max_message_size)
+                if content is not None and content[0] == method.CLASS_ID:
+                    yield ContentReceived(channel, method, content[1], content[2])
+                else:
+                    if content is not None:  # mismatched class: let the general path say so
+                        raise ConnectionError_(
+                            UNEXPECTED_FRAME,
+                            f"content header for class {content[0]} does not match method "
+                            f"class {method.CLASS_ID}",
+                        )
+                    self._content[channel] = _Content(method)
+                continue
+            event = self._on_frame(frame_type, channel, payload)
             if event is not None:
                 yield event
 

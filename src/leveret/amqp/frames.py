@@ -18,6 +18,7 @@ from leveret.amqp.spec import (
     FRAME_HEARTBEAT,
     FRAME_METHOD,
 )
+from leveret.amqp.table import encode_shortstr
 
 __all__ = [
     "FRAME_OVERHEAD",
@@ -27,6 +28,8 @@ __all__ = [
     "decode_content_header",
     "encode_content_frames",
     "encode_content_header",
+    "encode_deliver_head",
+    "encode_deliver_tail",
     "encode_frame",
     "encode_method_frame",
 ]
@@ -35,17 +38,19 @@ __all__ = [
 FRAME_OVERHEAD = 8
 
 _HEADER = struct.Struct(">BHI")
+_DELIVER_HEAD = struct.Struct(">BHIHH")  # a method frame's header, then class 60 method 60
+_DELIVER_TAG = struct.Struct(">QB")
 _CONTENT_HEADER = struct.Struct(">HHQ")
 _VALID_TYPES = frozenset((FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT))
 _END = bytes((FRAME_END,))
 _EMPTY_PROPERTIES = b"\x00\x00"
-# Compact the read buffer once this many consumed bytes sit at its front.
-_COMPACT_AT = 65536
 
 HEARTBEAT_FRAME = _HEADER.pack(FRAME_HEARTBEAT, 0, 0) + _END
 
 
 class Frame(NamedTuple):
+    """A frame as ``FrameReader.next_frame`` returns it (a plain tuple of the same shape)."""
+
     type: int
     channel: int
     payload: bytes
@@ -63,7 +68,9 @@ class FrameReader:
 
     def __init__(self, frame_max: int = 131072) -> None:
         self.frame_max = frame_max
-        self._buf = bytearray()
+        # Immutable bytes, not a bytearray: slicing a payload out is then a single copy,
+        # and a read that starts on a frame boundary becomes the buffer without any copy.
+        self._buf = b""
         self._pos = 0
 
     @property
@@ -72,18 +79,23 @@ class FrameReader:
         return len(self._buf) - self._pos
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        self._buf += data
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            self._buf = data if type(data) is bytes else bytes(data)
+        else:
+            self._buf = buf[pos:] + data
+        self._pos = 0
 
-    def next_frame(self) -> Frame | None:
-        """The next complete frame, or None until more bytes are fed.
+    def next_frame(self) -> tuple[int, int, bytes] | None:
+        """The next complete frame as (type, channel, payload), or None until more bytes.
 
         Raises FrameError for an unknown frame type, a frame larger than ``frame_max``
         (detected from the header, before its payload is buffered) or a bad end octet.
         """
         buf = self._buf
         pos = self._pos
-        size = len(buf)
-        if size - pos < 7:
+        if len(buf) - pos < 7:
             return None
         frame_type, channel, length = _HEADER.unpack_from(buf, pos)
         if frame_type not in _VALID_TYPES:
@@ -92,20 +104,60 @@ class FrameReader:
         if frame_max and length + FRAME_OVERHEAD > frame_max:
             raise FrameError(f"frame size {length + FRAME_OVERHEAD} exceeds frame_max {frame_max}")
         end = pos + 7 + length
-        if end >= size:
+        if end >= len(buf):
             return None
         if buf[end] != FRAME_END:
             raise FrameError(f"invalid frame end marker {buf[end]:#04x}")
-        payload = bytes(buf[pos + 7 : end])
-        pos = end + 1
-        if pos == size:
-            buf.clear()
-            pos = 0
-        elif pos >= _COMPACT_AT:
-            del buf[:pos]
-            pos = 0
-        self._pos = pos
-        return Frame(frame_type, channel, payload)
+        self._pos = end + 1
+        return frame_type, channel, buf[pos + 7 : end]
+
+    def next_content(self, channel: int, max_size: int) -> tuple[int, bytes, bytes] | None:
+        """Fast path for the usual publish: a content header on ``channel`` followed by
+        one body frame holding the whole body (or no body), all already buffered.
+
+        Returns (class id, raw properties, body) and consumes those frames; otherwise
+        consumes nothing and returns None, and ``next_frame`` takes the general path,
+        which also reports every error.
+        """
+        buf = self._buf
+        pos = self._pos
+        size = len(buf)
+        if size - pos < 22:
+            return None
+        frame_type, frame_channel, length = _HEADER.unpack_from(buf, pos)
+        end = pos + 7 + length
+        frame_max = self.frame_max
+        if (
+            frame_type != FRAME_HEADER
+            or frame_channel != channel
+            or length < 14
+            or end >= size
+            or buf[end] != FRAME_END
+            or (frame_max and length + FRAME_OVERHEAD > frame_max)
+        ):
+            return None
+        class_id, _weight, body_size = _CONTENT_HEADER.unpack_from(buf, pos + 7)
+        if body_size > max_size:
+            return None
+        properties_raw = buf[pos + 19 : end]
+        if not body_size:
+            self._pos = end + 1
+            return class_id, properties_raw, b""
+        body_start = end + 8
+        body_end = body_start + body_size
+        if body_end >= size:
+            return None
+        frame_type, frame_channel, length = _HEADER.unpack_from(buf, end + 1)
+        if (
+            frame_type != FRAME_BODY
+            or frame_channel != channel
+            or length != body_size
+            or buf[body_end] != FRAME_END
+            or (frame_max and length + FRAME_OVERHEAD > frame_max)
+        ):
+            return None
+        self._pos = body_end + 1
+        return class_id, properties_raw, buf[body_start:body_end]
 
 
 def encode_frame(frame_type: int, channel: int, payload: bytes) -> bytes:
@@ -164,3 +216,32 @@ def encode_content_frames(
         part = view[start : start + chunk]
         frames.append(pack(FRAME_BODY, channel, len(part)) + part + _END)
     return frames
+
+
+def encode_deliver_tail(
+    channel: int,
+    exchange: str,
+    routing_key: str,
+    properties_raw: bytes,
+    body: bytes,
+    frame_max: int,
+) -> tuple[int, bytes]:
+    """What every basic.deliver of one message on ``channel`` shares: the method's last
+    two fields, its frame end, then the content frames. Returns (length of those two
+    fields, bytes); ``encode_deliver_head`` supplies the rest."""
+    fields = encode_shortstr(exchange) + encode_shortstr(routing_key)
+    content = encode_content_frames(channel, 60, properties_raw, body, frame_max)
+    return len(fields), b"".join((fields, _END, *content))
+
+
+def encode_deliver_head(
+    channel: int, consumer_tag: bytes, delivery_tag: int, redelivered: bool, fields_size: int
+) -> bytes:
+    """The start of a basic.deliver frame up to its redelivered flag. ``consumer_tag`` is
+    already a short string; ``fields_size`` comes from ``encode_deliver_tail``."""
+    size = 13 + len(consumer_tag) + fields_size
+    return (
+        _DELIVER_HEAD.pack(FRAME_METHOD, channel, size, 60, 60)
+        + consumer_tag
+        + _DELIVER_TAG.pack(delivery_tag, redelivered)
+    )

@@ -176,6 +176,17 @@ class Channel:
         return settled
 
     def ack(self, delivery_tag: int, multiple: bool) -> None:
+        if not multiple:
+            delivery = self.unacked.pop(delivery_tag, None)
+            if delivery is not None:  # the usual single ack, without building lists and sets
+                if delivery.consumer is not None:
+                    delivery.consumer.unacked -= 1
+                    self.consumer_unacked -= 1
+                queue = delivery.queue
+                queue.settle(delivery.entry)
+                if queue.consumers:
+                    queue.dispatch()
+                return
         settled = self.take_deliveries(delivery_tag, multiple)
         for delivery in settled:
             delivery.queue.settle(delivery.entry)

@@ -6,7 +6,7 @@ from typing import Any
 
 from leveret.amqp import properties as flags
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
-from leveret.amqp.properties import delivery_mode, has_any
+from leveret.amqp.properties import delivery_mode
 from leveret.amqp.spec import BasicProperties
 
 
@@ -17,14 +17,28 @@ class Message:
     they are decoded only when routing or policy needs a property.
     """
 
-    __slots__ = ("_properties", "bcc", "body", "exchange", "properties_raw", "routing_key")
+    __slots__ = (
+        "_properties",
+        "bcc",
+        "body",
+        "exchange",
+        "flags",
+        "properties_raw",
+        "routing_key",
+        "wire",
+    )
 
     def __init__(self, exchange: str, routing_key: str, properties_raw: bytes, body: bytes):
         self.exchange = exchange
         self.routing_key = routing_key
         self.properties_raw = properties_raw
+        # The property-flags word: which properties are present, read without decoding.
+        self.flags = (properties_raw[0] << 8) | properties_raw[1] if len(properties_raw) > 1 else 0
         self.body = body
         self._properties: BasicProperties | None = None
+        # The encoded delivery frames, kept by the connection that last sent this message
+        # so that fanout encodes once; opaque to the broker.
+        self.wire: tuple[int, int, bytes] | None = None
         # BCC keys, removed from the headers at publish but still routing keys of the
         # message (RabbitMQ dead-letters to them too).
         self.bcc: list[str] | None = None
@@ -37,11 +51,11 @@ class Message:
 
     @property
     def persistent(self) -> bool:
-        return delivery_mode(self.properties_raw) == 2
+        return bool(self.flags & flags.DELIVERY_MODE) and delivery_mode(self.properties_raw) == 2
 
     @property
     def headers(self) -> dict[str, object] | None:
-        if not has_any(self.properties_raw, flags.HEADERS):
+        if not self.flags & flags.HEADERS:
             return None  # no need to decode anything
         headers = self.properties.headers
         return headers if isinstance(headers, dict) else None
@@ -49,7 +63,7 @@ class Message:
     @property
     def expiration_ms(self) -> int | None:
         """The per-message TTL (validated at publish), or None."""
-        if not has_any(self.properties_raw, flags.EXPIRATION):
+        if not self.flags & flags.EXPIRATION:
             return None
         value = self.properties.expiration
         try:
@@ -59,7 +73,7 @@ class Message:
 
     @property
     def priority(self) -> int:
-        if not has_any(self.properties_raw, flags.PRIORITY):
+        if not self.flags & flags.PRIORITY:
             return 0
         return self.properties.priority or 0
 
@@ -109,7 +123,7 @@ class QueueEntry:
 
 def check_publish_properties(message: Message, user_name: str) -> None:
     """RabbitMQ's checks on a published message's properties (406 when they fail)."""
-    if not has_any(message.properties_raw, flags.EXPIRATION | flags.USER_ID):
+    if not message.flags & (flags.EXPIRATION | flags.USER_ID):
         return  # the common case: neither property is present, nothing to decode
     properties = message.properties
     user_id = properties.user_id

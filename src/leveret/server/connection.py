@@ -11,7 +11,7 @@ import logging
 import platform
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from leveret import __version__
 from leveret.amqp import spec
@@ -98,7 +98,7 @@ class AMQPConnection(asyncio.Protocol):
         self.heartbeat = 0
         self.writable = True
         self.confirms_pending: set[Session] = set()
-        self._out: list[bytes] = []
+        self.out: list[bytes] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
         self._last_received = self._loop.time()
@@ -121,8 +121,8 @@ class AMQPConnection(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None
@@ -147,13 +147,16 @@ class AMQPConnection(asyncio.Protocol):
             session.channel.resume()
 
     def data_received(self, data: bytes) -> None:
-        if self.state is State.CLOSED:
+        if self.closed:  # (a property, so that mypy does not narrow the loop's check below)
             return
         self._last_received = self._loop.time()
         try:
             for event in self.proto.receive(data):
-                self._on_event(event)
-                if self.closed:
+                if type(event) is ContentReceived and self.state is State.OPEN:
+                    self._on_publish(event)  # the hot path, without the general dispatch
+                else:
+                    self._on_event(event)
+                if self.state is State.CLOSED:
                     break
         except BadProtocolHeader:
             self._write_now(PROTOCOL_HEADER)
@@ -202,18 +205,7 @@ class AMQPConnection(asyncio.Protocol):
     def _on_event(self, event: Event) -> None:
         if self.state is State.OPEN:
             if isinstance(event, ContentReceived):
-                self._published = True
-                session = self.sessions.get(event.channel)
-                if session is not None:
-                    method = event.method
-                    assert isinstance(method, spec.BasicPublish)
-                    self._run(
-                        session,
-                        method,
-                        lambda: handlers.publish(
-                            self, session, method, event.properties_raw, event.body
-                        ),
-                    )
+                self._on_publish(event)
                 return
             if isinstance(event, MethodReceived):
                 if event.channel == 0:
@@ -242,9 +234,28 @@ class AMQPConnection(asyncio.Protocol):
         elif self.state is not State.CLOSED:
             self._silent_close()
 
-    def _run(self, session: Session, method: spec.Method, action: Callable[[], None]) -> None:
+    def _on_publish(self, event: ContentReceived) -> None:
+        self._published = True
+        session = self.sessions.get(event.channel)
+        if session is not None:
+            method = event.method
+            assert isinstance(method, spec.BasicPublish)
+            self._run(
+                session,
+                method,
+                handlers.publish,
+                self,
+                session,
+                method,
+                event.properties_raw,
+                event.body,
+            )
+
+    def _run(
+        self, session: Session, method: spec.Method, handler: Callable[..., None], *args: object
+    ) -> None:
         try:
-            action()
+            handler(*args)
         except ChannelError as error:
             if not error.class_id:
                 error.class_id, error.method_id = method.CLASS_ID, method.METHOD_ID
@@ -280,7 +291,7 @@ class AMQPConnection(asyncio.Protocol):
                 method.CLASS_ID,
                 method.METHOD_ID,
             )
-        self._run(session, method, lambda: handler(self, session, method))
+        self._run(session, method, handler, self, session, method)
 
     def _on_connection_method(self, method: spec.Method) -> None:
         if isinstance(method, spec.ConnectionClose):
@@ -448,7 +459,7 @@ class AMQPConnection(asyncio.Protocol):
     def send_content(
         self, channel: int, method: spec.Method, properties_raw: bytes, body: bytes
     ) -> None:
-        out = self._out
+        out = self.out
         out.append(encode_method_frame(channel, method))
         out.extend(
             encode_content_frames(channel, method.CLASS_ID, properties_raw, body, self.frame_max)
@@ -456,7 +467,7 @@ class AMQPConnection(asyncio.Protocol):
         self.request_flush()
 
     def _queue_write(self, data: bytes) -> None:
-        self._out.append(data)
+        self.out.append(data)
         self.request_flush()
 
     def request_flush(self) -> None:
@@ -471,9 +482,9 @@ class AMQPConnection(asyncio.Protocol):
             for session in self.confirms_pending:
                 session.flush_confirms()
             self.confirms_pending.clear()
-        if self._out:
-            data = b"".join(self._out)
-            self._out.clear()
+        if self.out:
+            data = b"".join(self.out)
+            self.out.clear()
             self._write_now(data)
         self._flush_scheduled = False
 
@@ -516,7 +527,7 @@ class AMQPConnection(asyncio.Protocol):
             self._silent_close()
             return
         self._teardown()
-        self._out.clear()
+        self.out.clear()
         self.confirms_pending.clear()
         self.send_method(
             0,

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from leveret.amqp import spec
+from leveret.amqp.frames import encode_deliver_head, encode_deliver_tail
+from leveret.amqp.table import encode_shortstr
 from leveret.broker.channel import Channel
 from leveret.broker.message import Message
 
 if TYPE_CHECKING:
     from leveret.server.connection import AMQPConnection
+
+
+# Bodies up to this size keep their encoded delivery on the message for the next queue
+# (fanout); larger ones are encoded per delivery rather than held twice in memory.
+WIRE_CACHE_LIMIT = 16384
 
 
 class TxPublish:
@@ -40,6 +47,7 @@ class Session:
         # Direct reply-to: this channel's reply address and the consumer tag replies go to.
         self.reply_key: str | None = None
         self.reply_tag: str | None = None
+        self._tags: dict[str, bytes] = {}  # consumer tags as short strings
 
     # -- DeliverySink ---------------------------------------------------------------------
 
@@ -50,18 +58,31 @@ class Session:
     def deliver(
         self, consumer_tag: str, delivery_tag: int, redelivered: bool, message: Message
     ) -> None:
-        self.connection.send_content(
-            self.number,
-            spec.BasicDeliver(
-                consumer_tag=consumer_tag,
-                delivery_tag=delivery_tag,
-                redelivered=redelivered,
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-            ),
-            message.properties_raw,
-            message.body,
-        )
+        connection = self.connection
+        # One encoding per message and channel layout serves every queue it was routed to.
+        key = (self.number << 32) | connection.frame_max
+        wire = message.wire
+        if wire is None or wire[0] != key:
+            fields_size, tail = encode_deliver_tail(
+                self.number,
+                message.exchange,
+                message.routing_key,
+                message.properties_raw,
+                message.body,
+                connection.frame_max,
+            )
+            wire = (key, fields_size, tail)
+            if len(message.body) <= WIRE_CACHE_LIMIT:
+                message.wire = wire
+        tag = self._tags.get(consumer_tag)
+        if tag is None:
+            if len(self._tags) > 1000:  # consumers come and go: keep the cache bounded
+                self._tags.clear()
+            tag = self._tags[consumer_tag] = encode_shortstr(consumer_tag)
+        out = connection.out
+        out.append(encode_deliver_head(self.number, tag, delivery_tag, redelivered, wire[1]))
+        out.append(wire[2])
+        connection.request_flush()
 
     def deliver_reply(self, message: Message) -> None:
         """A reply published to this channel's amq.rabbitmq.reply-to address (no ack)."""

@@ -15,7 +15,6 @@ from leveret.amqp.errors import (
     ChannelError,
     ConnectionError_,
 )
-from leveret.amqp.properties import has_any
 from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, check_publish_properties
@@ -104,7 +103,7 @@ def route(
 
 
 def _asks_direct_reply(message: Message) -> bool:
-    if not has_any(message.properties_raw, flags.REPLY_TO):
+    if not message.flags & flags.REPLY_TO:
         return False
     return message.properties.reply_to == REPLY_TO
 
