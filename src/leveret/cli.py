@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from leveret import __version__
+from leveret.perf.command import perf
 from leveret.server import event_loop
 from leveret.server.config import Config, default_data_dir
 from leveret.server.node import DataDirLocked, Node
@@ -20,6 +21,9 @@ from leveret.server.node import DataDirLocked, Node
 @click.version_option(__version__, prog_name="leveret")
 def main() -> None:
     """Leveret, an AMQP 0-9-1 message broker that behaves like RabbitMQ."""
+
+
+main.add_command(perf)
 
 
 @main.command()
