@@ -18,8 +18,11 @@ from leveret.amqp.frames import (
     decode_content_header,
     encode_content_frames,
     encode_content_header,
+    encode_deliver_head,
+    encode_deliver_tail,
     encode_frame,
     encode_method_frame,
+    encode_shortstrs,
 )
 
 RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -290,3 +293,44 @@ def test_our_frames_read_by_pamqp(body: bytes, channel: int) -> None:
     assert b"".join(v.value for _, v in seen[2:-1]) == body
     assert all(c == channel for c, _ in seen[:-1])
     assert isinstance(seen[-1][1], pamqp_heartbeat.Heartbeat)
+
+
+@given(
+    channel=st.integers(0, 65535),
+    consumer_tag=st.text(max_size=40),
+    delivery_tag=st.integers(0, 2**64 - 1),
+    redelivered=st.booleans(),
+    exchange=st.text(max_size=40),
+    routing_key=st.text(max_size=60),
+    properties=st.sampled_from([b"", b"\x00\x00", spec.BasicProperties(delivery_mode=2).encode()]),
+    body=st.binary(max_size=600),
+    frame_max=st.sampled_from([0, 4096 + 1, 200, 9]),
+)
+def test_preencoded_deliver_matches_the_general_encoders(
+    channel: int,
+    consumer_tag: str,
+    delivery_tag: int,
+    redelivered: bool,
+    exchange: str,
+    routing_key: str,
+    properties: bytes,
+    body: bytes,
+    frame_max: int,
+) -> None:
+    """The delivery fast path writes byte for byte what the generic encoders write."""
+    fields = encode_shortstrs(exchange, routing_key)
+    tail = encode_deliver_tail(channel, fields, properties, body, frame_max)
+    head = encode_deliver_head(
+        channel, encode_shortstrs(consumer_tag, "")[:-1], delivery_tag, redelivered, len(fields)
+    )
+    method = spec.BasicDeliver(
+        consumer_tag=consumer_tag,
+        delivery_tag=delivery_tag,
+        redelivered=redelivered,
+        exchange=exchange,
+        routing_key=routing_key,
+    )
+    expected = encode_method_frame(channel, method) + b"".join(
+        encode_content_frames(channel, 60, properties, body, frame_max)
+    )
+    assert head + tail == expected

@@ -32,6 +32,7 @@ __all__ = [
     "encode_deliver_tail",
     "encode_frame",
     "encode_method_frame",
+    "encode_shortstrs",
 ]
 
 #: Bytes a frame adds around its payload: 7-byte header and the end octet.
@@ -40,6 +41,8 @@ FRAME_OVERHEAD = 8
 _HEADER = struct.Struct(">BHI")
 _DELIVER_HEAD = struct.Struct(">BHIHH")  # a method frame's header, then class 60 method 60
 _DELIVER_TAG = struct.Struct(">QB")
+_END_AND_CONTENT_HEADER = struct.Struct(">BBHIHHQ")  # a frame end, then a content header
+_END_AND_FRAME_HEADER = struct.Struct(">BBHI")  # a frame end, then a frame header
 _CONTENT_HEADER = struct.Struct(">HHQ")
 _VALID_TYPES = frozenset((FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT))
 _END = bytes((FRAME_END,))
@@ -219,19 +222,34 @@ def encode_content_frames(
 
 
 def encode_deliver_tail(
-    channel: int,
-    exchange: str,
-    routing_key: str,
-    properties_raw: bytes,
-    body: bytes,
-    frame_max: int,
-) -> tuple[int, bytes]:
-    """What every basic.deliver of one message on ``channel`` shares: the method's last
-    two fields, its frame end, then the content frames. Returns (length of those two
-    fields, bytes); ``encode_deliver_head`` supplies the rest."""
-    fields = encode_shortstr(exchange) + encode_shortstr(routing_key)
+    channel: int, fields: bytes, properties_raw: bytes, body: bytes, frame_max: int
+) -> bytes:
+    """What every basic.deliver of one message on ``channel`` shares: ``fields`` (the
+    exchange and routing key as short strings, see ``encode_shortstrs``), the method
+    frame's end, then the content frames. ``encode_deliver_head`` supplies the rest."""
+    size = len(body)
+    properties_raw = properties_raw or _EMPTY_PROPERTIES
+    if size and (not frame_max or size <= frame_max - FRAME_OVERHEAD):
+        # The usual case, one body frame, packed without intermediate lists.
+        return b"".join(
+            (
+                fields,
+                _END_AND_CONTENT_HEADER.pack(
+                    FRAME_END, FRAME_HEADER, channel, 12 + len(properties_raw), 60, 0, size
+                ),
+                properties_raw,
+                _END_AND_FRAME_HEADER.pack(FRAME_END, FRAME_BODY, channel, size),
+                body,
+                _END,
+            )
+        )
     content = encode_content_frames(channel, 60, properties_raw, body, frame_max)
-    return len(fields), b"".join((fields, _END, *content))
+    return b"".join((fields, _END, *content))
+
+
+def encode_shortstrs(first: str, second: str) -> bytes:
+    """Two short strings back to back (basic.deliver's exchange and routing key)."""
+    return encode_shortstr(first) + encode_shortstr(second)
 
 
 def encode_deliver_head(

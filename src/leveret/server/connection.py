@@ -266,32 +266,30 @@ class AMQPConnection(asyncio.Protocol):
             raise
 
     def _on_channel_method(self, number: int, method: spec.Method) -> None:
+        handler = handlers.HANDLERS.get(type(method))
+        if handler is not None:
+            session = self.sessions.get(number)
+            if session is not None:  # None: the server closed it and awaits close-ok
+                self._run(session, method, handler, self, session, method)
+            return
         if isinstance(method, spec.ChannelOpen):
             self.sessions[number] = Session(self, number)
             self.send_method(number, spec.ChannelOpenOk())
-            return
-        if isinstance(method, spec.ChannelCloseOk):
+        elif isinstance(method, spec.ChannelCloseOk):
             self.proto.channel_closed(number)
-            return
-        session = self.sessions.get(number)
-        if isinstance(method, spec.ChannelClose):
+        elif isinstance(method, spec.ChannelClose):
+            session = self.sessions.pop(number, None)
             if session is not None:
-                del self.sessions[number]
                 self._close_session(session)
             self.send_method(number, spec.ChannelCloseOk())
             self.proto.channel_closed(number)
-            return
-        if session is None:
-            return
-        handler = handlers.HANDLERS.get(type(method))
-        if handler is None:
+        elif number in self.sessions:
             raise ConnectionError_(
                 COMMAND_INVALID,
                 f"unexpected method {method.NAME}",
                 method.CLASS_ID,
                 method.METHOD_ID,
             )
-        self._run(session, method, handler, self, session, method)
 
     def _on_connection_method(self, method: spec.Method) -> None:
         if isinstance(method, spec.ConnectionClose):

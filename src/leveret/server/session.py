@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from leveret.amqp import spec
-from leveret.amqp.frames import encode_deliver_head, encode_deliver_tail
+from leveret.amqp.frames import encode_deliver_head, encode_deliver_tail, encode_shortstrs
 from leveret.amqp.table import encode_shortstr
 from leveret.broker.channel import Channel
 from leveret.broker.message import Message
@@ -48,6 +48,7 @@ class Session:
         self.reply_key: str | None = None
         self.reply_tag: str | None = None
         self._tags: dict[str, bytes] = {}  # consumer tags as short strings
+        self._fields: dict[tuple[str, str], bytes] = {}  # (exchange, routing key) encoded
 
     # -- DeliverySink ---------------------------------------------------------------------
 
@@ -63,15 +64,16 @@ class Session:
         key = (self.number << 32) | connection.frame_max
         wire = message.wire
         if wire is None or wire[0] != key:
-            fields_size, tail = encode_deliver_tail(
-                self.number,
-                message.exchange,
-                message.routing_key,
-                message.properties_raw,
-                message.body,
-                connection.frame_max,
+            names = (message.exchange, message.routing_key)
+            fields = self._fields.get(names)
+            if fields is None:
+                if len(self._fields) > 1000:  # e.g. RPC replies: keep the cache bounded
+                    self._fields.clear()
+                fields = self._fields[names] = encode_shortstrs(*names)
+            tail = encode_deliver_tail(
+                self.number, fields, message.properties_raw, message.body, connection.frame_max
             )
-            wire = (key, fields_size, tail)
+            wire = (key, len(fields), tail)
             if len(message.body) <= WIRE_CACHE_LIMIT:
                 message.wire = wire
         tag = self._tags.get(consumer_tag)
