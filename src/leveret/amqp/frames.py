@@ -82,6 +82,8 @@ class FrameReader:
         return len(self._buf) - self._pos
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return  # (resuming a deferred parse: keep the buffer as it is, uncopied)
         buf = self._buf
         pos = self._pos
         if pos >= len(buf):

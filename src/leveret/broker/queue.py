@@ -36,6 +36,9 @@ DeadLetterHook = Callable[["Queue", Message, str], None]
 DISPATCH_BUDGET = 512
 DEFAULT_MEMORY_BUDGET = 32 * 1024 * 1024  # bytes of message bodies held in memory
 PAGE_IN_BATCH = 512
+# Backlog in memory beyond which a queue with consumers is congested (see ``congested``).
+FLOW_MESSAGES = 20_000
+FLOW_BYTES = 32 * 1024 * 1024
 
 Scheduler = Callable[[Callable[[], None]], object]
 
@@ -166,6 +169,15 @@ class Queue:
     @property
     def message_count(self) -> int:
         return len(self.ready) + self.paged_count
+
+    @property
+    def congested(self) -> bool:
+        """Consumers are falling behind: a large backlog sits in memory although the queue
+        has consumers. Publishers into it are slowed down (flow control); a queue without
+        consumers is only a backlog, bounded by paging and the memory alarm."""
+        return bool(self.consumers) and (
+            len(self.ready) > FLOW_MESSAGES or self.ready_bytes > FLOW_BYTES
+        )
 
     @property
     def consumer_count(self) -> int:

@@ -65,6 +65,10 @@ SERVER_CAPABILITIES = {
 SILENT_CLOSE_DELAY = 3.0
 CLOSE_OK_TIMEOUT = 3.0
 WRITE_HIGH_WATER = 4 * 1024 * 1024
+# Events handled per read before other connections get a turn (fairness under floods).
+EVENT_BUDGET = 256
+# How long a publisher stops being read after publishing into a congested queue.
+FLOW_PAUSE = 0.005
 
 
 class State(Enum):
@@ -109,7 +113,11 @@ class AMQPConnection(asyncio.Protocol):
         self.blocked_capable = False
         self._block_sent = False
         self._published = False  # since the last read: publishers are paused under alarm
-        self.reading_paused = False
+        # Why reading from the socket is paused: "alarm" (a resource alarm), "deferred"
+        # (events wait in the frame reader for the next loop turn) and "flow" (it
+        # published into a queue whose consumers are falling behind).
+        self.paused_by: set[str] = set()
+        self.throttle = False  # set by publish when a target queue is congested
 
     def __repr__(self) -> str:
         return f"<AMQPConnection {self.peer}>"
@@ -149,7 +157,13 @@ class AMQPConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:  # (a property, so that mypy does not narrow the loop's check below)
             return
+        self._process(data)
+
+    def _process(self, data: bytes) -> None:
+        """Handle at most EVENT_BUDGET events of what the client sent; leave the rest in
+        the frame reader for the next loop turn, with reading paused meanwhile."""
         self._last_received = self._loop.time()
+        budget = EVENT_BUDGET
         try:
             for event in self.proto.receive(data):
                 if type(event) is ContentReceived and self.state is State.OPEN:
@@ -157,6 +171,9 @@ class AMQPConnection(asyncio.Protocol):
                 else:
                     self._on_event(event)
                 if self.state is State.CLOSED:
+                    break
+                budget -= 1
+                if not budget:
                     break
         except BadProtocolHeader:
             self._write_now(PROTOCOL_HEADER)
@@ -167,9 +184,29 @@ class AMQPConnection(asyncio.Protocol):
             log.exception("internal error on %r", self)
             self.fail(ConnectionError_(INTERNAL_ERROR, "internal error"))
         if self._published and self.node.alarms and not self.closed:
-            self._pause_reading()
+            self._pause_reading("alarm")
         self._published = False
+        if self.throttle:
+            self.throttle = False
+            if "flow" not in self.paused_by and not self.closed:
+                self._pause_reading("flow")
+                self._loop.call_later(FLOW_PAUSE, self._end_flow_pause)
+        if not budget and not self.closed and self.proto.reader.buffered:
+            # One busy publisher must not starve everyone else: the loop (uvloop reads a
+            # ready socket up to 32 times per turn) serves the other connections, then us.
+            self._pause_reading("deferred")
+            self._loop.call_soon(self._process_deferred)
+        else:
+            self._resume_reading("deferred")
         self._flush()
+
+    def _process_deferred(self) -> None:
+        if not self.closed and "flow" not in self.paused_by:
+            self._process(b"")
+
+    def _end_flow_pause(self) -> None:
+        self._resume_reading("flow")
+        self._process_deferred()  # frames read before the pause come first
 
     def expire_slow_consumers(self, deadline: float) -> None:
         for session in list(self.sessions.values()):
@@ -190,15 +227,20 @@ class AMQPConnection(asyncio.Protocol):
         if self._block_sent:
             self._block_sent = False
             self.send_method(0, spec.ConnectionUnblocked())
-        if self.reading_paused and self.transport is not None:
-            self.reading_paused = False
+        self._resume_reading("alarm")
+
+    def _pause_reading(self, reason: str) -> None:
+        if not self.paused_by and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused_by.add(reason)
+
+    def _resume_reading(self, reason: str) -> None:
+        if reason not in self.paused_by:
+            return
+        self.paused_by.discard(reason)
+        if not self.paused_by and self.transport is not None and not self.closed:
             self._last_received = self._loop.time()
             self.transport.resume_reading()
-
-    def _pause_reading(self) -> None:
-        if not self.reading_paused and self.transport is not None:
-            self.reading_paused = True
-            self.transport.pause_reading()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -440,7 +482,7 @@ class AMQPConnection(asyncio.Protocol):
         if self.state is State.CLOSED:
             return
         silent = self._loop.time() - self._last_received
-        if silent > self.heartbeat * 2 and not self.reading_paused:
+        if silent > self.heartbeat * 2 and not self.paused_by:
             log.warning("%r: missed heartbeats from client, timeout: %ds", self, self.heartbeat)
             self._close_transport()
             return

@@ -78,6 +78,8 @@ def route(
             needs_sync = True
         elif status == REJECTED:
             rejected = True
+        if queue.consumers and queue.congested:
+            conn.throttle = True
     if not routed and mandatory:
         conn.send_content(
             session.number,
