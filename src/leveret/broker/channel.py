@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from leveret.amqp.errors import NOT_ALLOWED, PRECONDITION_FAILED, ChannelError, ConnectionError_
@@ -67,6 +67,7 @@ class Channel:
         "connection",
         "consumer_unacked",
         "consumers",
+        "defer_dispatch",
         "expired_tags",
         "global_prefetch",
         "last_queue",
@@ -77,8 +78,17 @@ class Channel:
         "unacked",
     )
 
-    def __init__(self, number: int, connection: object, sink: DeliverySink):
+    def __init__(
+        self,
+        number: int,
+        connection: object,
+        sink: DeliverySink,
+        defer_dispatch: Callable[[Queue], None] | None = None,
+    ):
         self.number = number
+        # Where an ack's freed credit asks for a dispatch: the server collects them and
+        # dispatches once per read (many acks, one pass); without it, at once.
+        self.defer_dispatch = defer_dispatch
         self.connection = connection
         self.sink = sink
         self.consumers: dict[str, Consumer] = {}
@@ -131,7 +141,8 @@ class Channel:
             self.unacked[tag] = Delivery(tag, queue, entry, consumer, time.monotonic())
             consumer.unacked += 1
             self.consumer_unacked += 1
-            queue.mark_delivered(entry)
+            if entry.segment is not None:
+                queue.mark_delivered(entry)
         self.sink.deliver(consumer.tag, tag, entry.redelivered, queue.outgoing(entry))
 
     def get(self, queue: Queue, *, no_ack: bool) -> tuple[int, QueueEntry] | None:
@@ -185,7 +196,10 @@ class Channel:
                 queue = delivery.queue
                 queue.settle(delivery.entry)
                 if queue.consumers:
-                    queue.dispatch()
+                    if self.defer_dispatch is not None:
+                        self.defer_dispatch(queue)
+                    else:
+                        queue.dispatch()
                 return
         settled = self.take_deliveries(delivery_tag, multiple)
         for delivery in settled:

@@ -579,6 +579,9 @@ class Queue:
             # Only the active consumer (the first, or the highest-priority one) is served.
             active = max(consumers, key=lambda c: c.priority) if self.prioritised else consumers[0]
             return active if active.can_take() else None
+        if len(consumers) == 1:
+            consumer = consumers[0]
+            return consumer if consumer.can_take() else None
         if not self.prioritised:
             for _ in range(len(consumers)):
                 consumer = consumers[0]

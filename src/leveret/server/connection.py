@@ -118,6 +118,7 @@ class AMQPConnection(asyncio.Protocol):
         # published into a queue whose consumers are falling behind).
         self.paused_by: set[str] = set()
         self.throttle = False  # set by publish when a target queue is congested
+        self.dispatch_pending: set[Queue] = set()  # acks freed credit on these queues
 
     def __repr__(self) -> str:
         return f"<AMQPConnection {self.peer}>"
@@ -183,6 +184,8 @@ class AMQPConnection(asyncio.Protocol):
         except Exception:
             log.exception("internal error on %r", self)
             self.fail(ConnectionError_(INTERNAL_ERROR, "internal error"))
+        if self.dispatch_pending:
+            self._dispatch_pending()
         if self._published and self.node.alarms and not self.closed:
             self._pause_reading("alarm")
         self._published = False
@@ -199,6 +202,16 @@ class AMQPConnection(asyncio.Protocol):
         else:
             self._resume_reading("deferred")
         self._flush()
+
+    def _dispatch_pending(self) -> None:
+        pending = list(self.dispatch_pending)
+        self.dispatch_pending.clear()
+        for queue in pending:
+            if queue.consumers:
+                try:
+                    queue.dispatch()
+                except Exception:
+                    log.exception("internal error dispatching %r", queue)
 
     def _process_deferred(self) -> None:
         if not self.closed and "flow" not in self.paused_by:

@@ -34,7 +34,7 @@ class Session:
     def __init__(self, connection: AMQPConnection, number: int):
         self.connection = connection
         self.number = number
-        self.channel = Channel(number, connection, self)
+        self.channel = Channel(number, connection, self, connection.dispatch_pending.add)
         # Publisher confirms: publishes in order, each pending (0), stored (1) or failed (2).
         # Confirms go out in publish order, coalesced into multiple=true acks per write batch.
         self.confirming = False
