@@ -21,7 +21,7 @@ from leveret.perf.hist import Histogram
 from leveret.perf.wire import PerfError
 from leveret.perf.worker import SharedArray, make_waiter, quiet_signals
 
-__all__ = ["consumer_main"]
+__all__ = ["Consumer", "consumer_main"]
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -29,6 +29,9 @@ _HEADER = wire.HEADER
 #: basic.ack on channel 1: frame header, class 60 method 80, tag, multiple, end octet.
 _ACK = struct.Struct(">BHIHHQBB")
 _READ_SIZE = 262144
+_DELIVER = wire.DELIVER
+_NO_FAST = 1 << 62  # "fast path off": no buffer holds this many bytes
+_NO_LAYOUT = struct.Struct(">BHIIQBBHIHHQBBHIQB")  # a stand-in, never used to unpack
 
 
 class Consumer:
@@ -45,6 +48,8 @@ class Consumer:
         "dead",
         "end",
         "error",
+        "fast",
+        "fast_sizes",
         "hist",
         "index",
         "left",
@@ -84,6 +89,8 @@ class Consumer:
         self.want_ts = False  # the next body frame is the first of its delivery
         self.ts = -1
         self.tag = 0
+        self.fast: struct.Struct | None = None  # layout of a whole delivery, once learnt
+        self.fast_sizes = (0, 0, 0)
         self.out: memoryview | None = None
         self.blocked = 0
         self.dead = False
@@ -129,6 +136,20 @@ class Consumer:
             self.buf += bytes(len(self.buf))
             self.view = memoryview(self.buf)
 
+    def _learn(self, deliver_size: int, tag_size: int, header_size: int, body_size: int) -> None:
+        """Compile the layout of one whole delivery: deliver, header and one body frame.
+
+        Deliveries to one consumer differ only in delivery tag, redelivered flag and body
+        bytes, so after the first one a single ``unpack_from`` reads a whole delivery; the
+        frame types, sizes and end octets it returns confirm that the layout still holds.
+        """
+        self.fast = struct.Struct(
+            f">BHII{1 + tag_size}xQ{deliver_size - 13 - tag_size}x"  # basic.deliver
+            f"BBHIHHQ{header_size - 12}x"  # its end octet; the content header
+            f"BBHIQ{body_size - 8}xB"  # its end octet; the body frame (stamp first)
+        )
+        self.fast_sizes = (deliver_size, header_size, body_size)
+
     def _scan(self, end: int, now: int, measuring: bool) -> None:
         buf = self.buf
         pos = self.start
@@ -146,36 +167,77 @@ class Consumer:
         run_ts = -1
         run_n = 0
         record = self.hist.record
+        fast = self.fast
+        fast_len = fast.size if fast is not None else _NO_FAST
+        unpack_fast = fast.unpack_from if fast is not None else _NO_LAYOUT.unpack_from
+        fast_d, fast_h, fast_b = self.fast_sizes
+        deliver_size = header_size = tag_size = 0
         while end - pos >= 8:
-            kind, channel, size = unpack_header(buf, pos)
-            frame_end = pos + 7 + size
-            if frame_end >= end:
-                break
-            if buf[frame_end] != 206:
-                self.fail(f"bad frame end octet from the broker ({buf[frame_end]:#04x})")
-                self.closed = True
-                break
-            if kind == 3:  # body
-                if want_ts:
+            done = False
+            if end - pos >= fast_len and buf[pos] == 1:
+                (_, _, d, mid, dtag, e1, t2, _, h, _, _, b, e2, t3, _, b3, stamp, e3) = unpack_fast(
+                    buf, pos
+                )
+                if (
+                    d == fast_d
+                    and h == fast_h
+                    and b == fast_b
+                    and b3 == fast_b
+                    and mid == _DELIVER
+                    and t2 == 2
+                    and t3 == 3
+                    and e1 == 206
+                    and e2 == 206
+                    and e3 == 206
+                ):
+                    tag = dtag
+                    ts = stamp
+                    pos += fast_len
+                    left = 0
                     want_ts = False
-                    ts = unpack_u64(buf, pos + 7)[0] if size >= 8 else -1
-                left -= size
-                done = left <= 0
-            elif kind == 2:  # content header: class, weight, body size, properties
-                left = unpack_u64(buf, pos + 11)[0]
-                done = left == 0
-            elif kind == 1:
-                mid = _U32.unpack_from(buf, pos + 7)[0]
-                if mid == wire.DELIVER:
-                    tag = unpack_u64(buf, pos + 12 + buf[pos + 11])[0]
-                    want_ts = True
-                    ts = -1
-                else:
-                    self._control(mid, channel, bytes(buf[pos + 7 : frame_end]))
-                done = False
-            else:
-                done = False
-            pos = frame_end + 1
+                    done = True
+                else:  # another layout: the general path takes over (and learns anew)
+                    fast_len = _NO_FAST
+                    self.fast = None
+            if not done:
+                kind, channel, size = unpack_header(buf, pos)
+                frame_end = pos + 7 + size
+                if frame_end >= end:
+                    break
+                if buf[frame_end] != 206:
+                    self.fail(f"bad frame end octet from the broker ({buf[frame_end]:#04x})")
+                    self.closed = True
+                    break
+                if kind == 3:  # body
+                    if want_ts:
+                        want_ts = False
+                        ts = unpack_u64(buf, pos + 7)[0] if size >= 8 else -1
+                        # Learn from a delivery whose three frames all came in this read.
+                        if self.fast is None and size == left and size >= 8 and header_size:
+                            self._learn(deliver_size, tag_size, header_size, size)
+                            fast = self.fast
+                            assert fast is not None
+                            fast_len = fast.size
+                            unpack_fast = fast.unpack_from
+                            fast_d, fast_h, fast_b = self.fast_sizes
+                    left -= size
+                    done = left <= 0
+                elif kind == 2:  # content header: class, weight, body size, properties
+                    left = unpack_u64(buf, pos + 11)[0]
+                    header_size = size if deliver_size else 0
+                    done = left == 0
+                elif kind == 1:
+                    mid = _U32.unpack_from(buf, pos + 7)[0]
+                    if mid == _DELIVER:
+                        tag_size = buf[pos + 11]
+                        tag = unpack_u64(buf, pos + 12 + tag_size)[0]
+                        deliver_size = size
+                        header_size = 0
+                        want_ts = True
+                        ts = -1
+                    else:
+                        self._control(mid, channel, bytes(buf[pos + 7 : frame_end]))
+                pos = frame_end + 1
             if done:
                 count += 1
                 if ts >= 0 and measuring:

@@ -19,7 +19,7 @@ from leveret.perf.config import Counters, PerfConfig
 from leveret.perf.wire import PerfError
 from leveret.perf.worker import SharedArray, make_waiter, quiet_signals, wait_for_go
 
-__all__ = ["producer_main"]
+__all__ = ["Confirms", "Producer", "producer_main"]
 
 _U32 = wire._U32
 _U64 = wire._U64
@@ -27,14 +27,53 @@ _HEADER = wire.HEADER
 _QB = struct.Struct(">QB")
 
 
+class Confirms:
+    """Which delivery tags the broker confirmed (basic.ack/nack, single or multiple)."""
+
+    __slots__ = ("below", "count", "singles")
+
+    def __init__(self) -> None:
+        self.count = 0  # distinct tags confirmed
+        self.below = 0  # every tag <= below is confirmed
+        self.singles: set[int] = set()  # tags > below confirmed one by one
+
+    def confirm(self, tag: int, multiple: int) -> int:
+        """Record one ack/nack; returns how many tags it newly confirms."""
+        below = self.below
+        singles = self.singles
+        if multiple:
+            if tag <= below:
+                return 0
+            n = tag - below
+            if singles:
+                done = [t for t in singles if t <= tag]
+                singles.difference_update(done)
+                n -= len(done)
+            self.below = tag
+        elif tag == below + 1 and not singles:
+            self.below = tag
+            n = 1
+        elif tag > below and tag not in singles:
+            singles.add(tag)
+            n = 1
+            while below + 1 in singles:
+                below += 1
+                singles.discard(below)
+            self.below = below
+        else:
+            return 0
+        self.count += n
+        return n
+
+
 class Producer:
     """One publishing connection (channel 1)."""
 
     __slots__ = (
-        "below",
         "blocked",
         "closed",
         "confirmed",
+        "confirms",
         "conn",
         "dead",
         "error",
@@ -47,7 +86,6 @@ class Producer:
         "returned",
         "seq",
         "shared",
-        "singles",
         "slot_confirmed",
         "slot_nacked",
         "slot_returned",
@@ -78,8 +116,7 @@ class Producer:
         self.returned = 0
         self.blocked = conn.blocked
         self.is_blocked = conn.is_blocked
-        self.below = 0  # every tag <= below is confirmed
-        self.singles: set[int] = set()  # tags > below confirmed one by one
+        self.confirms = Confirms()
         self.dead = False
         self.closed = False
         self.error: str | None = None
@@ -148,6 +185,7 @@ class Producer:
         n = len(buf)
         pos = 0
         unpack_header = _HEADER.unpack_from
+        confirms = self.confirms
         while n - pos >= 8:
             kind, channel, size = unpack_header(buf, pos)
             end = pos + 7 + size
@@ -161,10 +199,10 @@ class Producer:
                 mid = _U32.unpack_from(buf, pos + 7)[0]
                 if mid == wire.ACK:
                     tag, bits = _QB.unpack_from(buf, pos + 11)
-                    self.confirm(tag, bits & 1)
+                    confirms.confirm(tag, bits & 1)
                 elif mid == wire.NACK:
                     tag, bits = _QB.unpack_from(buf, pos + 11)
-                    self.nacked += self.confirm(tag, bits & 1)
+                    self.nacked += confirms.confirm(tag, bits & 1)
                 elif mid == wire.RETURN:
                     self.returned += 1
                 else:
@@ -172,37 +210,10 @@ class Producer:
             pos = end + 1
         del buf[:pos]
         shared = self.shared
+        self.confirmed = confirms.count
         shared[self.slot_confirmed] = self.confirmed
         shared[self.slot_nacked] = self.nacked
         shared[self.slot_returned] = self.returned
-
-    def confirm(self, tag: int, multiple: int) -> int:
-        """Count the publishes a basic.ack/nack confirms; returns how many are new."""
-        below = self.below
-        singles = self.singles
-        if multiple:
-            if tag <= below:
-                return 0
-            n = tag - below
-            if singles:
-                done = [t for t in singles if t <= tag]
-                singles.difference_update(done)
-                n -= len(done)
-            self.below = tag
-        elif tag == below + 1 and not singles:
-            self.below = tag
-            n = 1
-        elif tag > below and tag not in singles:
-            singles.add(tag)
-            n = 1
-            while below + 1 in singles:
-                below += 1
-                singles.discard(below)
-            self.below = below
-        else:
-            n = 0
-        self.confirmed += n
-        return n
 
     def control(self, mid: int, channel: int, payload: bytes) -> None:
         if mid == wire.CONNECTION_CLOSE:
