@@ -20,6 +20,7 @@ from leveret.amqp.frames import (
     encode_content_header,
     encode_deliver_head,
     encode_deliver_tail,
+    encode_deliver_tail_pieces,
     encode_frame,
     encode_method_frame,
     encode_shortstrs,
@@ -334,3 +335,5 @@ def test_preencoded_deliver_matches_the_general_encoders(
         encode_content_frames(channel, 60, properties, body, frame_max)
     )
     assert head + tail == expected
+    pieces = encode_deliver_tail_pieces(channel, fields, properties, body, frame_max)
+    assert head + b"".join(pieces) == expected

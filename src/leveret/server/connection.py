@@ -65,6 +65,8 @@ SERVER_CAPABILITIES = {
 SILENT_CLOSE_DELAY = 3.0
 CLOSE_OK_TIMEOUT = 3.0
 WRITE_HIGH_WATER = 4 * 1024 * 1024
+# Pieces of output larger than this are written as they are, not joined (copied).
+LARGE_PIECE = 16384
 # Events handled per read before other connections get a turn (fairness under floods).
 EVENT_BUDGET = 256
 # How long a publisher stops being read after publishing into a congested queue.
@@ -103,6 +105,7 @@ class AMQPConnection(asyncio.Protocol):
         self.writable = True
         self.confirms_pending: set[Session] = set()
         self.out: list[bytes] = []
+        self.large_pending = False  # ``out`` holds a large body: write it uncopied
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
         self._last_received = self._loop.time()
@@ -536,10 +539,33 @@ class AMQPConnection(asyncio.Protocol):
                 session.flush_confirms()
             self.confirms_pending.clear()
         if self.out:
-            data = b"".join(self.out)
-            self.out.clear()
-            self._write_now(data)
+            if self.large_pending:
+                self.large_pending = False
+                self._write_pieces()
+            else:
+                data = b"".join(self.out)
+                self.out.clear()
+                self._write_now(data)
         self._flush_scheduled = False
+
+    def _write_pieces(self) -> None:
+        """Join the small pieces, pass large bodies as they are: one scatter write."""
+        pieces: list[bytes] = []
+        small: list[bytes] = []
+        for piece in self.out:
+            if len(piece) > LARGE_PIECE:
+                if small:
+                    pieces.append(b"".join(small))
+                    small.clear()
+                pieces.append(piece)
+            else:
+                small.append(piece)
+        if small:
+            pieces.append(b"".join(small))
+        self.out.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.writelines(pieces)
+            self._sent_since_tick = True
 
     def _write_now(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

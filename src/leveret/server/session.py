@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from leveret.amqp import spec
-from leveret.amqp.frames import encode_deliver_head, encode_deliver_tail, encode_shortstrs
+from leveret.amqp.frames import (
+    encode_deliver_head,
+    encode_deliver_tail,
+    encode_deliver_tail_pieces,
+    encode_shortstrs,
+)
 from leveret.amqp.table import encode_shortstr
 from leveret.broker.channel import Channel
 from leveret.broker.message import Message
@@ -15,7 +20,7 @@ if TYPE_CHECKING:
 
 
 # Bodies up to this size keep their encoded delivery on the message for the next queue
-# (fanout); larger ones are encoded per delivery rather than held twice in memory.
+# (fanout); larger ones are written from the body itself rather than held twice.
 WIRE_CACHE_LIMIT = 16384
 
 
@@ -60,31 +65,47 @@ class Session:
         self, consumer_tag: str, delivery_tag: int, redelivered: bool, message: Message
     ) -> None:
         connection = self.connection
+        out = connection.out
+        body = message.body
+        if len(body) > WIRE_CACHE_LIMIT:
+            # Large: write the body as its own piece, neither cached nor copied again.
+            fields = self._encoded_fields(message)
+            out.append(self._head(consumer_tag, delivery_tag, redelivered, len(fields)))
+            out += encode_deliver_tail_pieces(
+                self.number, fields, message.properties_raw, body, connection.frame_max
+            )
+            connection.large_pending = True
+            connection.request_flush()
+            return
         # One encoding per message and channel layout serves every queue it was routed to.
         key = (self.number << 32) | connection.frame_max
         wire = message.wire
         if wire is None or wire[0] != key:
-            names = (message.exchange, message.routing_key)
-            fields = self._fields.get(names)
-            if fields is None:
-                if len(self._fields) > 1000:  # e.g. RPC replies: keep the cache bounded
-                    self._fields.clear()
-                fields = self._fields[names] = encode_shortstrs(*names)
+            fields = self._encoded_fields(message)
             tail = encode_deliver_tail(
-                self.number, fields, message.properties_raw, message.body, connection.frame_max
+                self.number, fields, message.properties_raw, body, connection.frame_max
             )
-            wire = (key, len(fields), tail)
-            if len(message.body) <= WIRE_CACHE_LIMIT:
-                message.wire = wire
+            wire = message.wire = (key, len(fields), tail)
+        out.append(self._head(consumer_tag, delivery_tag, redelivered, wire[1]))
+        out.append(wire[2])
+        connection.request_flush()
+
+    def _encoded_fields(self, message: Message) -> bytes:
+        names = (message.exchange, message.routing_key)
+        fields = self._fields.get(names)
+        if fields is None:
+            if len(self._fields) > 1000:  # e.g. RPC replies: keep the cache bounded
+                self._fields.clear()
+            fields = self._fields[names] = encode_shortstrs(*names)
+        return fields
+
+    def _head(self, consumer_tag: str, delivery_tag: int, redelivered: bool, size: int) -> bytes:
         tag = self._tags.get(consumer_tag)
         if tag is None:
             if len(self._tags) > 1000:  # consumers come and go: keep the cache bounded
                 self._tags.clear()
             tag = self._tags[consumer_tag] = encode_shortstr(consumer_tag)
-        out = connection.out
-        out.append(encode_deliver_head(self.number, tag, delivery_tag, redelivered, wire[1]))
-        out.append(wire[2])
-        connection.request_flush()
+        return encode_deliver_head(self.number, tag, delivery_tag, redelivered, size)
 
     def deliver_reply(self, message: Message) -> None:
         """A reply published to this channel's amq.rabbitmq.reply-to address (no ack)."""
