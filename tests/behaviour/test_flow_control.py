@@ -27,6 +27,7 @@ def test_open_loop_publisher_does_not_starve_its_consumer(
     )
     assert result["errors"] == 0, result["error_messages"]
     assert result["sent"] > 0
-    # Starved, the consumer got a few hundred messages a second against the publisher's
-    # hundred thousand; served fairly, it takes a large share of what is published.
-    assert result["received"] > 0.25 * result["sent"], (result["sent"], result["received"])
+    # Starved, the consumer got about 0.1% of what was published (a few hundred messages a
+    # second against a hundred thousand); served fairly, it gets 40-100% on an idle machine.
+    # The margin leaves room for a busy CI machine.
+    assert result["received"] > 0.1 * result["sent"], (result["sent"], result["received"])
