@@ -9,6 +9,8 @@ from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 from leveret.amqp.properties import delivery_mode
 from leveret.amqp.spec import BasicProperties
 
+_FLAGS: dict[int, int] = {}  # at most 65536 distinct values
+
 
 class Message:
     """One published message, shared by every queue it was routed to.
@@ -33,7 +35,9 @@ class Message:
         self.routing_key = routing_key
         self.properties_raw = properties_raw
         # The property-flags word: which properties are present, read without decoding.
-        self.flags = (properties_raw[0] << 8) | properties_raw[1] if len(properties_raw) > 1 else 0
+        flags = (properties_raw[0] << 8) | properties_raw[1] if len(properties_raw) > 1 else 0
+        # Interned: a million queued messages share a handful of int objects.
+        self.flags = _FLAGS.setdefault(flags, flags)
         self.body = body
         self._properties: BasicProperties | None = None
         # The encoded delivery frames, kept by the connection that last sent this message
