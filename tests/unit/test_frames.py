@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,6 @@ from leveret.amqp.errors import FrameError
 from leveret.amqp.frames import (
     FRAME_OVERHEAD,
     HEARTBEAT_FRAME,
-    Frame,
     FrameReader,
     decode_content_header,
     encode_content_frames,
@@ -25,6 +25,15 @@ from leveret.amqp.frames import (
     encode_method_frame,
     encode_shortstrs,
 )
+
+
+class Frame(NamedTuple):
+    """A frame as the reader returns it, (type, channel, payload), with names for the tests."""
+
+    type: int
+    channel: int
+    payload: bytes
+
 
 RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,7 +7,6 @@ header that opens a connection is not handled here.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from leveret.amqp.errors import FrameError
 from leveret.amqp.method import Method
@@ -23,7 +22,6 @@ from leveret.amqp.table import encode_shortstr
 __all__ = [
     "FRAME_OVERHEAD",
     "HEARTBEAT_FRAME",
-    "Frame",
     "FrameReader",
     "decode_content_header",
     "encode_content_frames",
@@ -50,14 +48,6 @@ _END = bytes((FRAME_END,))
 _EMPTY_PROPERTIES = b"\x00\x00"
 
 HEARTBEAT_FRAME = _HEADER.pack(FRAME_HEARTBEAT, 0, 0) + _END
-
-
-class Frame(NamedTuple):
-    """A frame as ``FrameReader.next_frame`` returns it (a plain tuple of the same shape)."""
-
-    type: int
-    channel: int
-    payload: bytes
 
 
 class FrameReader:

@@ -13,16 +13,13 @@ EXPIRATION = 0x0100
 USER_ID = 0x0010
 
 
-def has_any(raw: bytes, flags: int) -> bool:
-    """Whether any of the properties ``flags`` names is present."""
-    return len(raw) >= 2 and bool(((raw[0] << 8) | raw[1]) & flags)
-
-
 def delivery_mode(raw: bytes) -> int:
     """The delivery-mode property (2 = persistent), or 0 when absent or unreadable."""
-    if not has_any(raw, DELIVERY_MODE):
+    if len(raw) < 2:
         return 0
     flags = (raw[0] << 8) | raw[1]
+    if not flags & DELIVERY_MODE:
+        return 0
     pos = 2
     try:
         if flags & CONTENT_TYPE:
