@@ -17,8 +17,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any
 
+from leveret import __version__
 from leveret.amqp import spec
 from leveret.perf import wire
 from leveret.perf.config import Counters, PerfConfig
@@ -69,10 +71,13 @@ class _Run:
         self.ctx = multiprocessing.get_context("spawn")
         self.counters = Counters(cfg.producers, cfg.consumers)
         self.shared = self.ctx.RawArray("q", self.counters.size)
-        self.procs: list[multiprocessing.process.BaseProcess] = []
+        self.procs: list[BaseProcess] = []
         # reading end of each worker's pipe -> its role, while it may still send
         self.pipes: dict[multiprocessing.connection.Connection, str] = {}
         self.waiting_ready: set[multiprocessing.connection.Connection] = set()
+        self.proc_of: dict[
+            multiprocessing.connection.Connection, multiprocessing.process.BaseProcess
+        ] = {}
         self.done: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.warnings: list[str] = []
@@ -145,17 +150,20 @@ class _Run:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
             writer.close()
             self.procs.append(proc)
+            self.proc_of[reader] = proc
             self.pipes[reader] = f"{role} process {k}"
             self.waiting_ready.add(reader)
 
     def poll(self, timeout: float) -> None:
         """Take messages from the workers; notice workers that died."""
-        sentinels = {p.sentinel: p for p in self.procs}
+        # A worker's sentinel only matters while its pipe is open: once it said "done" it
+        # exits, and a sentinel left in the list would make wait() return at once forever.
+        sentinels = [self.proc_of[pipe].sentinel for pipe in self.pipes]
         ready = multiprocessing.connection.wait([*self.pipes, *sentinels], timeout)
         for obj in ready:
             pipe = self._pipe_of(obj)
             if pipe is None:
-                continue  # a process sentinel: its pipe reports EOF below or next time
+                continue  # a worker exited: its pipe is at EOF as well, handled as such
             try:
                 kind, data = pipe.recv()
             except (EOFError, OSError):
@@ -425,6 +433,7 @@ def _finish(r: _Run, result: Result, interrupted: bool) -> None:
     if interrupted:
         result["interrupted"] = True
     result["tool"] = "leveret-perf"
+    result["version"] = __version__
     result["config"] = {
         "uri_host": cfg.target.address,
         "vhost": cfg.target.vhost,
