@@ -330,6 +330,7 @@ def _publish_loop(
     by_fd = {p.sock.fileno(): p for p in producers}
     wait = make_waiter([p.sock for p in producers])
     live = list(producers)
+    first = 0
     next_check = now + 0.5
     while live and not shared[stop]:
         now = monotonic()
@@ -339,7 +340,10 @@ def _publish_loop(
         progress = False
         window_bound = False
         wake = now + 0.05
-        for p in live:
+        # The window is shared: who gets first pick of the room rotates, so that every
+        # producer (and its queue) gets its share.
+        first = (first + 1) % len(live)
+        for p in live[first:] + live[:first] if first else live:
             if p.out is not None:
                 p.flush()
                 if p.out is not None:
