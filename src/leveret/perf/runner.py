@@ -111,23 +111,34 @@ class _Run:
             conn.call(spec.QueuePurge(queue=queue), wire.QUEUE_PURGE_OK)
 
     def teardown(self, conn: wire.Connection | None) -> None:
-        """Delete the queues and the exchange (on a new connection if ``conn`` is gone)."""
-        cfg = self.cfg
-        try:
-            if not cfg.keep and (self.declared or self.exchange_declared):
-                if conn is None:
-                    conn = wire.Connection.open(cfg.target, "leveret-perf-teardown", cfg.frame_max)
-                for queue in self.declared:
-                    conn.call(spec.QueueDelete(queue=queue), wire.QUEUE_DELETE_OK)
-                if self.exchange_declared:
-                    conn.call(
-                        spec.ExchangeDelete(exchange=cfg.exchange_name), wire.EXCHANGE_DELETE_OK
-                    )
-        except PerfError as error:
-            self.warnings.append(f"teardown: {error}")
-        finally:
+        """Delete the queues and the exchange this run declared.
+
+        On ``conn`` if given; if that fails (the broker may have closed it, as it does with
+        every connection of a vhost on a forced close), once more on a new connection.
+        """
+        if self.cfg.keep or not (self.declared or self.exchange_declared):
             if conn is not None:
                 conn.close()
+            return
+        for attempt in (conn, None):
+            try:
+                self._delete(attempt)
+                return
+            except PerfError as error:
+                if attempt is None:
+                    self.warnings.append(f"teardown: {error}")
+
+    def _delete(self, conn: wire.Connection | None) -> None:
+        cfg = self.cfg
+        if conn is None:
+            conn = wire.Connection.open(cfg.target, "leveret-perf-teardown", cfg.frame_max)
+        try:
+            for queue in self.declared:
+                conn.call(spec.QueueDelete(queue=queue), wire.QUEUE_DELETE_OK)
+            if self.exchange_declared:
+                conn.call(spec.ExchangeDelete(exchange=cfg.exchange_name), wire.EXCHANGE_DELETE_OK)
+        finally:
+            conn.close()
 
     # ---------------------------------------------------------------- processes
 
