@@ -78,6 +78,16 @@ def test_every_message_published_is_received_and_confirmed(
     wait_for(lambda: amqp_broker.connections(amqp_vhost) == [])
 
 
+def test_without_consumers_the_default_is_the_open_loop(
+    amqp_broker: Broker, amqp_url: str, amqp_vhost: str
+) -> None:
+    # More than the default window of 1000: a closed loop would stop at 1000.
+    result = perf_run(amqp_url, consumers=0, pmessages=1500, keep=True, queue_prefix="open")
+    assert_clean(result)
+    assert result["config"]["max_backlog"] == 0
+    assert amqp_broker.message_count("open-0", amqp_vhost) == 1500
+
+
 def test_what_is_published_is_what_the_broker_holds(
     amqp_broker: Broker, amqp_url: str, amqp_vhost: str
 ) -> None:

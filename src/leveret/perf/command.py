@@ -110,7 +110,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     type=click.IntRange(1),
     metavar="N",
     help="Closed loop: producers pause while more than N messages are published but not "
-    "yet received (fanout counts one per queue). [default: 1000 x queues]",
+    "yet received (fanout counts one per queue). [default: 1000 x queues; open loop "
+    "without consumers]",
 )
 @click.option(
     "--open-loop", is_flag=True, help="No window: publish as fast as the broker takes it."

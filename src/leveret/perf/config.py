@@ -32,8 +32,8 @@ class PerfConfig:
     pmessages: int = 0
     duration: float = 10.0
     warmup: float = 2.0
-    #: Closed-loop window (published x fanout - received); None means 1000 x queues; 0 is
-    #: the open loop.
+    #: Closed-loop window (published x fanout - received); None: 1000 x queues (the open
+    #: loop without consumers); 0: the open loop.
     max_backlog: int | None = None
     frame_max: int = 131072
     flush_bytes: int = 16384
@@ -70,8 +70,14 @@ class PerfConfig:
 
     @property
     def window(self) -> int:
-        """The closed-loop window in messages; 0 is the open loop."""
-        return 1000 * self.queues if self.max_backlog is None else self.max_backlog
+        """The closed-loop window in messages; 0 is the open loop.
+
+        By default 1000 x queues, and the open loop when nothing consumes (a window would
+        stop the producers for good after 1000 messages).
+        """
+        if self.max_backlog is None:
+            return 1000 * self.queues if self.consumers else 0
+        return self.max_backlog
 
     @property
     def ack_every(self) -> int:
