@@ -19,7 +19,7 @@ from leveret.perf import wire
 from leveret.perf.config import Counters, PerfConfig
 from leveret.perf.hist import Histogram
 from leveret.perf.wire import PerfError
-from leveret.perf.worker import SharedArray, make_waiter, quiet_signals
+from leveret.perf.worker import SharedArray, make_waiter, quiet_signals, send_some
 
 __all__ = ["Consumer", "consumer_main"]
 
@@ -292,29 +292,11 @@ class Consumer:
         if self.out is not None:
             self.out = memoryview(bytes(self.out) + data)
             return
-        try:
-            n = self.sock.send(data)
-        except BlockingIOError:
-            n = 0
-        except OSError as error:
-            self.fail(f"connection lost: {error.strerror or error}")
-            return
-        if n < len(data):
-            self.out = memoryview(data)[n:]
+        self.out = send_some(self.sock, data, self.fail)
 
     def flush(self) -> None:
-        out = self.out
-        if out is None:
-            return
-        try:
-            n = self.sock.send(out)
-        except BlockingIOError:
-            return
-        except OSError as error:
-            self.fail(f"connection lost: {error.strerror or error}")
-            self.out = None
-            return
-        self.out = out[n:] if n < len(out) else None
+        if self.out is not None:
+            self.out = send_some(self.sock, self.out, self.fail)
 
     def _send_now(self, data: bytes) -> None:
         try:

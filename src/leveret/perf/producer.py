@@ -17,7 +17,7 @@ from leveret.amqp import spec
 from leveret.perf import wire
 from leveret.perf.config import Counters, PerfConfig
 from leveret.perf.wire import PerfError
-from leveret.perf.worker import SharedArray, make_waiter, quiet_signals, wait_for_go
+from leveret.perf.worker import SharedArray, make_waiter, quiet_signals, send_some, wait_for_go
 
 __all__ = ["Confirms", "Producer", "producer_main"]
 
@@ -135,28 +135,11 @@ class Producer:
         data = template * k
         self.seq += k
         self.shared[self.slot_sent] = self.seq
-        try:
-            n = self.sock.send(data)
-        except BlockingIOError:
-            n = 0
-        except OSError as error:
-            self.fail(f"connection lost: {error.strerror or error}")
-            return
-        if n < len(data):
-            self.out = memoryview(data)[n:]
+        self.out = send_some(self.sock, data, self.fail)
 
     def flush(self) -> None:
-        out = self.out
-        if out is None:
-            return
-        try:
-            n = self.sock.send(out)
-        except BlockingIOError:
-            return
-        except OSError as error:
-            self.fail(f"connection lost: {error.strerror or error}")
-            return
-        self.out = out[n:] if n < len(out) else None
+        if self.out is not None:
+            self.out = send_some(self.sock, self.out, self.fail)
 
     def fail(self, message: str) -> None:
         if not self.dead:

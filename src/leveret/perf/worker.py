@@ -13,7 +13,14 @@ from typing import Any
 
 from leveret.perf.config import Counters
 
-__all__ = ["SharedArray", "Waiter", "make_waiter", "quiet_signals", "wait_for_go"]
+__all__ = [
+    "SharedArray",
+    "Waiter",
+    "make_waiter",
+    "quiet_signals",
+    "send_some",
+    "wait_for_go",
+]
 
 #: The shared ``multiprocessing.RawArray('q', ...)`` of counters (see Counters).
 SharedArray = Any
@@ -23,6 +30,21 @@ Waiter = Callable[
     [Sequence[socket.socket], Sequence[socket.socket], float],
     tuple[list[socket.socket], list[socket.socket]],
 ]
+
+
+def send_some(
+    sock: socket.socket, data: bytes | bytearray | memoryview, fail: Callable[[str], None]
+) -> memoryview | None:
+    """Send what a non-blocking socket takes now; return the rest, or None when all went
+    (or the connection is lost: then ``fail`` has been told)."""
+    try:
+        n = sock.send(data)
+    except BlockingIOError:
+        n = 0
+    except OSError as error:
+        fail(f"connection lost: {error.strerror or error}")
+        return None
+    return memoryview(data)[n:] if n < len(data) else None
 
 
 def quiet_signals() -> None:
