@@ -19,7 +19,13 @@ from leveret.perf import wire
 from leveret.perf.config import Counters, PerfConfig
 from leveret.perf.hist import Histogram
 from leveret.perf.wire import PerfError
-from leveret.perf.worker import SharedArray, make_waiter, quiet_signals, send_some
+from leveret.perf.worker import (
+    SharedArray,
+    make_waiter,
+    open_worker_connection,
+    quiet_signals,
+    send_some,
+)
 
 __all__ = ["Consumer", "consumer_main"]
 
@@ -343,11 +349,8 @@ def consumer_main(
     consumers: list[Consumer] = []
     try:
         for j in indexes:
-            try:
-                conn = wire.Connection.open(cfg.target, f"leveret-perf-consumer-{j}", cfg.frame_max)
-            except PerfError as error:
-                raise PerfError(f"consumer {j}: {error}") from None
-            try:
+
+            def subscribe(conn: wire.Connection, j: int = j) -> None:
                 if cfg.prefetch:
                     conn.call(spec.BasicQos(prefetch_count=cfg.prefetch), wire.QOS_OK)
                 conn.call(
@@ -358,11 +361,8 @@ def consumer_main(
                     ),
                     wire.CONSUME_OK,
                 )
-            except PerfError as error:
-                conn.sock.close()
-                raise PerfError(f"consumer {j}: {error}") from None
-            conn.sock.settimeout(None)
-            conn.sock.setblocking(False)
+
+            conn = open_worker_connection(cfg, "consumer", j, subscribe)
             consumers.append(Consumer(j, conn, cfg, shared))
     except PerfError as error:
         for c in consumers:

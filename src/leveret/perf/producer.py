@@ -17,7 +17,14 @@ from leveret.amqp import spec
 from leveret.perf import wire
 from leveret.perf.config import Counters, PerfConfig
 from leveret.perf.wire import PerfError
-from leveret.perf.worker import SharedArray, make_waiter, quiet_signals, send_some, wait_for_go
+from leveret.perf.worker import (
+    SharedArray,
+    make_waiter,
+    open_worker_connection,
+    quiet_signals,
+    send_some,
+    wait_for_go,
+)
 
 __all__ = ["Confirms", "Producer", "producer_main"]
 
@@ -259,18 +266,12 @@ def producer_main(
     producers: list[Producer] = []
     try:
         for i in indexes:
-            try:
-                conn = wire.Connection.open(cfg.target, f"leveret-perf-producer-{i}", cfg.frame_max)
-            except PerfError as error:
-                raise PerfError(f"producer {i}: {error}") from None
-            try:
+
+            def select_confirms(conn: wire.Connection) -> None:
                 if cfg.confirm:
                     conn.call(spec.ConfirmSelect(), wire.SELECT_OK)
-            except PerfError as error:
-                conn.sock.close()
-                raise PerfError(f"producer {i}: {error}") from None
-            conn.sock.settimeout(None)
-            conn.sock.setblocking(False)
+
+            conn = open_worker_connection(cfg, "producer", i, select_confirms)
             producers.append(Producer(i, conn, cfg, shared))
     except PerfError as error:
         for p in producers:

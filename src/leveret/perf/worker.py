@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from leveret.perf.config import Counters
+from leveret.perf import wire
+from leveret.perf.config import Counters, PerfConfig
 
 __all__ = [
     "SharedArray",
     "Waiter",
     "make_waiter",
+    "open_worker_connection",
     "quiet_signals",
     "send_some",
     "wait_for_go",
@@ -30,6 +32,25 @@ Waiter = Callable[
     [Sequence[socket.socket], Sequence[socket.socket], float],
     tuple[list[socket.socket], list[socket.socket]],
 ]
+
+
+def open_worker_connection(
+    cfg: PerfConfig, role: str, index: int, setup: Callable[[wire.Connection], None]
+) -> wire.Connection:
+    """Connect one producer or consumer, run its setup calls, then make the socket
+    non-blocking for the hot loop. Errors name the worker; a failed setup closes the socket."""
+    try:
+        conn = wire.Connection.open(cfg.target, f"leveret-perf-{role}-{index}", cfg.frame_max)
+    except wire.PerfError as error:
+        raise wire.PerfError(f"{role} {index}: {error}") from None
+    try:
+        setup(conn)
+    except wire.PerfError as error:
+        conn.sock.close()
+        raise wire.PerfError(f"{role} {index}: {error}") from None
+    conn.sock.settimeout(None)
+    conn.sock.setblocking(False)
+    return conn
 
 
 def send_some(
