@@ -220,31 +220,14 @@ def encode_deliver_tail(
     """What every basic.deliver of one message on ``channel`` shares: ``fields`` (the
     exchange and routing key as short strings, see ``encode_shortstrs``), the method
     frame's end, then the content frames. ``encode_deliver_head`` supplies the rest."""
-    size = len(body)
-    properties_raw = properties_raw or _EMPTY_PROPERTIES
-    if size and (not frame_max or size <= frame_max - FRAME_OVERHEAD):
-        # The usual case, one body frame, packed without intermediate lists.
-        return b"".join(
-            (
-                fields,
-                _END_AND_CONTENT_HEADER.pack(
-                    FRAME_END, FRAME_HEADER, channel, 12 + len(properties_raw), 60, 0, size
-                ),
-                properties_raw,
-                _END_AND_FRAME_HEADER.pack(FRAME_END, FRAME_BODY, channel, size),
-                body,
-                _END,
-            )
-        )
-    content = encode_content_frames(channel, 60, properties_raw, body, frame_max)
-    return b"".join((fields, _END, *content))
+    return b"".join(encode_deliver_tail_pieces(channel, fields, properties_raw, body, frame_max))
 
 
 def encode_deliver_tail_pieces(
     channel: int, fields: bytes, properties_raw: bytes, body: bytes, frame_max: int
 ) -> list[bytes]:
     """``encode_deliver_tail`` in pieces that leave a large body uncopied: the caller
-    writes them with one scatter write instead of joining megabytes."""
+    may write them with one scatter write instead of joining megabytes."""
     size = len(body)
     properties_raw = properties_raw or _EMPTY_PROPERTIES
     if size and (not frame_max or size <= frame_max - FRAME_OVERHEAD):

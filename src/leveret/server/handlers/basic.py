@@ -78,7 +78,7 @@ def route(
             needs_sync = True
         elif status == REJECTED:
             rejected = True
-        if queue.consumers and queue.congested:
+        if queue.congested:
             conn.throttle = True
     if not routed and mandatory:
         conn.send_content(
