@@ -84,11 +84,16 @@ def test_each_requester_channel_gets_its_own_reply_address(connect, request_queu
     first.request(request_queue, b"1")
     second.request(request_queue, b"2")
     responder = connect().channel()
-    _, p1, _ = get_message(responder, request_queue, auto_ack=True)
-    _, p2, _ = get_message(responder, request_queue, auto_ack=True)
-    assert p1.reply_to != p2.reply_to
-    responder.basic_publish("", p2.reply_to, b"for 2")
-    responder.basic_publish("", p1.reply_to, b"for 1")
+    # RabbitMQ runs each channel as its own process, so requests published on two channels
+    # may reach the queue in either order: match each by its body.
+    reply_to = {}
+    for _ in range(2):
+        _, props, body = get_message(responder, request_queue, auto_ack=True)
+        reply_to[body] = props.reply_to
+    p1, p2 = reply_to[b"1"], reply_to[b"2"]
+    assert p1 != p2
+    responder.basic_publish("", p2, b"for 2")
+    responder.basic_publish("", p1, b"for 1")
     assert first.wait_reply()[2] == b"for 1"
     assert second.wait_reply()[2] == b"for 2"
     assert first.replies == [] and second.replies == []
