@@ -368,8 +368,10 @@ def gen_properties(props: tuple[Field, ...]) -> list[str]:
         '    """Basic content properties: the bytes after body-size in a content header."""',
         "",
         f"    __slots__ = {tuple(attrs)!r}",
-        f"    FIELDS = {tuple(attrs)!r}",
-        f"    FIELD_TYPES = {tuple(p.type for p in props)!r}",
+        # ClassVar: compiled with mypyc, an unannotated class constant would become a
+        # per-instance attribute and vanish from the class.
+        f"    FIELDS: ClassVar[tuple[str, ...]] = {tuple(attrs)!r}",
+        f"    FIELD_TYPES: ClassVar[tuple[str, ...]] = {tuple(p.type for p in props)!r}",
         "",
     ]
     for p in props:
@@ -475,6 +477,7 @@ from __future__ import annotations
 
 import struct as _struct
 from collections.abc import Callable
+from typing import ClassVar
 
 from leveret.amqp.errors import NOT_IMPLEMENTED, ConnectionError_, FrameError
 from leveret.amqp.method import Method

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct as _struct
 from collections.abc import Callable
+from typing import ClassVar
 
 from leveret.amqp.errors import NOT_IMPLEMENTED, ConnectionError_, FrameError
 from leveret.amqp.method import Method
@@ -1637,8 +1638,8 @@ class BasicProperties:
     """Basic content properties: the bytes after body-size in a content header."""
 
     __slots__ = ('content_type', 'content_encoding', 'headers', 'delivery_mode', 'priority', 'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp', 'type', 'user_id', 'app_id', 'cluster_id')
-    FIELDS = ('content_type', 'content_encoding', 'headers', 'delivery_mode', 'priority', 'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp', 'type', 'user_id', 'app_id', 'cluster_id')
-    FIELD_TYPES = ('shortstr', 'shortstr', 'table', 'octet', 'octet', 'shortstr', 'shortstr', 'shortstr', 'shortstr', 'timestamp', 'shortstr', 'shortstr', 'shortstr', 'shortstr')
+    FIELDS: ClassVar[tuple[str, ...]] = ('content_type', 'content_encoding', 'headers', 'delivery_mode', 'priority', 'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp', 'type', 'user_id', 'app_id', 'cluster_id')
+    FIELD_TYPES: ClassVar[tuple[str, ...]] = ('shortstr', 'shortstr', 'table', 'octet', 'octet', 'shortstr', 'shortstr', 'shortstr', 'shortstr', 'timestamp', 'shortstr', 'shortstr', 'shortstr', 'shortstr')
 
     content_type: str | None
     content_encoding: str | None

@@ -158,6 +158,15 @@ class Queue:
             log.on_sparse = self._compact
         # Called when an auto-delete queue loses its last consumer.
         self.on_unused: Callable[[Queue], None] | None = None
+        self._init_type_state()
+
+    def _init_type_state(self) -> None:
+        """Set up what a queue type adds to a classic queue (streams do).
+
+        A hook rather than an overridden ``__init__``: compiled with mypyc, a subclass
+        forwarding ``*args, **kwargs`` to ``Queue.__init__`` passes them on as one tuple
+        and one dict.
+        """
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r} in {self.vhost_name!r}>"

@@ -41,8 +41,7 @@ def parse_max_age(value: object) -> float | None:
 class StreamQueue(Queue):
     __slots__ = ("cursors", "entries", "max_age", "published_at", "retained_bytes")
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def _init_type_state(self) -> None:
         self.entries: deque[QueueEntry] = deque()  # offset = seq - 1
         self.published_at: deque[float] = deque()
         self.retained_bytes = 0
