@@ -1,7 +1,7 @@
 """Wheel build hook: compile the broker's hot path to C with mypyc.
 
 The code is already `mypy --strict`, so mypyc can compile it unchanged; compiled, a message
-costs about a fifth less CPU (see docs/performance.md). The modules to compile are listed
+costs about half the CPU (see docs/performance.md). The modules to compile are listed
 in pyproject.toml (``[tool.hatch.build.targets.wheel.hooks.custom] compile``).
 
 The compiled extension modules sit next to the ``.py`` files in the wheel and win the import.
