@@ -17,6 +17,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
+from leveret.server import connection as _connection_module
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.monitor import ResourceMonitor
@@ -28,6 +29,12 @@ from leveret.store.message_store import MessageStore, queue_directory_name
 from leveret.store.sqlite_definitions import SqliteDefinitionStore
 
 log = logging.getLogger("leveret.node")
+
+
+def _code_kind() -> str:
+    """Whether the hot path runs compiled (a wheel built by hatch_build.py) or interpreted."""
+    source = _connection_module.__file__ or ""
+    return "pure Python" if source.endswith(".py") else "compiled with mypyc"
 
 
 class LoopRunner:
@@ -203,10 +210,11 @@ class Node:
         self.port = self._server.sockets[0].getsockname()[1]
         self._monitor_task = asyncio.get_running_loop().create_task(self._watch())
         log.info(
-            "AMQP listening on %s:%d, data in %s",
+            "AMQP listening on %s:%d, data in %s (%s)",
             self.config.host,
             self.port,
             self.config.data_dir or "memory",
+            _code_kind(),
         )
 
     async def _watch(self) -> None:
