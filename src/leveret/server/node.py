@@ -6,6 +6,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,6 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
-from leveret.server import connection as _connection_module
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.monitor import ResourceMonitor
@@ -33,7 +33,7 @@ log = logging.getLogger("leveret.node")
 
 def _code_kind() -> str:
     """Whether the hot path runs compiled (a wheel built by hatch_build.py) or interpreted."""
-    source = _connection_module.__file__ or ""
+    source = sys.modules[AMQPConnection.__module__].__file__ or ""
     return "pure Python" if source.endswith(".py") else "compiled with mypyc"
 
 
