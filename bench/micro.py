@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Measure the working tree this file belongs to, not some installed copy.
+# Measure the working tree this file belongs to, not some installed copy, unless
+# LEVERET_MICRO_INSTALLED=1 asks for the installed one (a wheel compiled with mypyc, say).
 _SRC = Path(__file__).resolve().parent.parent / "src"
-if (_SRC / "leveret").is_dir() and str(_SRC) not in sys.path:
+_USE_INSTALLED = os.environ.get("LEVERET_MICRO_INSTALLED", "") not in ("", "0")
+if not _USE_INSTALLED and (_SRC / "leveret").is_dir() and str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
 # Modules only: the names inside them are looked up when a benchmark is set up, so a
@@ -899,6 +901,7 @@ def machine() -> dict[str, object]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "leveret": "pure Python" if (frames.__file__ or "").endswith(".py") else "compiled",
     }
 
 
@@ -944,7 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.json:
         print(
             f"# {info['date']}  Python {info['python']}  {info['platform']}  "
-            f"{info['cpus']} CPUs  target {target} s x {repeat}"
+            f"{info['cpus']} CPUs  leveret {info['leveret']}  target {target} s x {repeat}"
             + (f"  iterations {args.iterations}" if args.iterations else "")
         )
         print(_row(_COLUMNS))
