@@ -6,6 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, CompatProfile
+
+# max_message_size's "not set": the compatibility profile's default is used instead.
+PROFILE_DEFAULT = 0
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
@@ -22,8 +27,11 @@ class Config:
     channel_max: int = 2047
     heartbeat: int = 60
     handshake_timeout: float = 10.0
-    # RabbitMQ 4.x's default max_message_size.
-    max_message_size: int = 16 * 1024 * 1024
+    # Which RabbitMQ generation's defaults and behaviours to follow (see broker/compat.py).
+    compat: CompatProfile = DEFAULT_PROFILE
+    # Bytes; RabbitMQ's max_message_size. PROFILE_DEFAULT takes the profile's (16 MiB for
+    # rabbitmq-4, 128 MiB for rabbitmq-3); __post_init__ replaces it with the real number.
+    max_message_size: int = PROFILE_DEFAULT
     cluster_name: str = "leveret"
     # Bytes of message bodies a durable queue keeps in memory; beyond it, the log holds them.
     queue_memory_budget: int = 32 * 1024 * 1024
@@ -35,3 +43,12 @@ class Config:
     # Celery tasks are not killed (RabbitMQ defaults to 30 minutes).
     consumer_timeout: int | None = None
     resource_check_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_message_size == PROFILE_DEFAULT:
+            self.max_message_size = self.compat.max_message_size
+        if not 1 <= self.max_message_size <= MAX_MESSAGE_SIZE_LIMIT:
+            raise ValueError(
+                f"max_message_size must be between 1 and {MAX_MESSAGE_SIZE_LIMIT} bytes "
+                f"(512 MiB, RabbitMQ's limit), got {self.max_message_size}"
+            )
