@@ -11,7 +11,8 @@ from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 
 QUEUE_TYPES = ("classic", "quorum", "stream")
 OVERFLOW_MODES = ("drop-head", "reject-publish", "reject-publish-dlx")
-# RabbitMQ 4.x gives quorum queues a delivery limit of 20 unless one is set.
+# RabbitMQ 4.x gives quorum queues a delivery limit of 20 unless one is set (3.x: none);
+# the vhost passes its compatibility profile's value.
 QUORUM_DEFAULT_DELIVERY_LIMIT = 20
 
 
@@ -173,6 +174,7 @@ def parse_queue_options(
     exclusive: bool,
     auto_delete: bool,
     server_named: bool = False,
+    quorum_delivery_limit: int | None = QUORUM_DEFAULT_DELIVERY_LIMIT,
 ) -> QueueOptions:
     queue_type = _str_arg(args, "x-queue-type", name, vhost) or "classic"
     if queue_type not in QUEUE_TYPES:
@@ -209,7 +211,7 @@ def parse_queue_options(
         raise _invalid("x-max-priority", name, vhost, f"{{max_value_exceeded,{max_priority}}}")
     delivery_limit = _int_arg(args, "x-delivery-limit", name, vhost, 0)
     if delivery_limit is None and queue_type == "quorum":
-        delivery_limit = QUORUM_DEFAULT_DELIVERY_LIMIT
+        delivery_limit = quorum_delivery_limit
     sac = args.get("x-single-active-consumer")
     if sac is not None and not isinstance(sac, bool):
         raise _invalid(

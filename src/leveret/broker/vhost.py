@@ -9,14 +9,17 @@ from collections.abc import Mapping
 
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
+    COMMAND_INVALID,
     NOT_FOUND,
     PRECONDITION_FAILED,
     RESOURCE_LOCKED,
     ChannelError,
+    ConnectionError_,
 )
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.channel import random_name
 from leveret.broker.clock import Clock, SystemClock
+from leveret.broker.compat import DEFAULT_PROFILE, CompatProfile
 from leveret.broker.dead_letter import dead_letter, header_keys
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
@@ -86,8 +89,10 @@ class VirtualHost:
         logs: QueueLogs | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         clock: Clock | None = None,
+        compat: CompatProfile = DEFAULT_PROFILE,
     ):
         self.name = name
+        self.compat = compat
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
         self._schedule = schedule
@@ -128,10 +133,11 @@ class VirtualHost:
             return self.get_exchange(name)
         router_class = EXCHANGE_TYPES.get(type_name)
         if router_class is None:
-            raise ChannelError(
-                PRECONDITION_FAILED,
-                f"unknown exchange type '{type_name}'",
-            )
+            text = f"unknown exchange type '{type_name}'"
+            # RabbitMQ 3.x closed the whole connection here; 4.x only the channel.
+            if self.compat.unknown_exchange_type_closes_connection:
+                raise ConnectionError_(COMMAND_INVALID, text)
+            raise ChannelError(PRECONDITION_FAILED, text)
         args = dict(arguments or {})
         alternate = args.get("alternate-exchange")
         if alternate is not None and not isinstance(alternate, str | bytes):
@@ -252,6 +258,7 @@ class VirtualHost:
             exclusive=exclusive,
             auto_delete=auto_delete,
             server_named=server_named,
+            quorum_delivery_limit=self.compat.quorum_delivery_limit,
         )
         wanted_owner = owner if exclusive else None
         existing = self.queues.get(name)
@@ -291,6 +298,7 @@ class VirtualHost:
             durable=durable,
             exclusive=owner is not None,
             auto_delete=auto_delete,
+            quorum_delivery_limit=self.compat.quorum_delivery_limit,
         )
         queue_class = StreamQueue if options.queue_type == "stream" else Queue
         queue = queue_class(

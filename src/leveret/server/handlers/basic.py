@@ -68,6 +68,10 @@ def route(
     routed = False
     if exchange.name == "" and message.routing_key.startswith(REPLY_TO_PREFIX):
         routed = conn.node.deliver_reply(message.routing_key[len(REPLY_TO_PREFIX) :], message)
+        # RabbitMQ 3.x delivered a reply without counting it as routed, so a mandatory
+        # reply also came back as a basic.return (pika raises UnroutableError for it).
+        if conn.node.config.compat.returns_mandatory_replies:
+            routed = False
     else:
         message, queues = vhost.publish_targets(exchange, message)
         routed = bool(queues)
