@@ -117,6 +117,7 @@ class Node:
             logs=self.message_store,
             memory_budget=self.config.queue_memory_budget,
             clock=SystemClock(loop.call_later),
+            compat=self.config.compat,
         )
         self.vhosts[name] = vhost
         return vhost
