@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 
 from leveret import __version__
+from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, PROFILES, get_profile
 from leveret.perf.command import perf
 from leveret.server import event_loop
-from leveret.server.config import Config, default_data_dir
+from leveret.server.config import PROFILE_DEFAULT, Config, default_data_dir
 from leveret.server.node import DataDirLocked, Node
 
 
@@ -67,6 +68,20 @@ main.add_command(perf)
     type=click.IntRange(1),
     help="Cancel a consumer whose delivery stays unacked this long (ms). Off by default.",
 )
+@click.option(
+    "--compat",
+    default=DEFAULT_PROFILE.name,
+    show_default=True,
+    type=click.Choice(sorted(PROFILES)),
+    help="Follow RabbitMQ 3.x or 4.x where they differ (see docs/compatibility.md).",
+)
+@click.option(
+    "--max-message-size",
+    default=None,
+    type=click.IntRange(1, MAX_MESSAGE_SIZE_LIMIT),
+    help="Largest message body accepted (bytes, at most 512 MiB) "
+    "[default: 16 MiB; 128 MiB with --compat rabbitmq-3].",
+)
 def serve(
     host: str,
     port: int,
@@ -75,6 +90,8 @@ def serve(
     memory_high_watermark: float,
     disk_free_limit: int,
     consumer_timeout: int | None,
+    compat: str,
+    max_message_size: int | None,
 ) -> None:
     """Run the broker until SIGINT or SIGTERM."""
     logging.basicConfig(
@@ -89,6 +106,8 @@ def serve(
         memory_high_watermark=memory_high_watermark,
         disk_free_limit=disk_free_limit,
         consumer_timeout=consumer_timeout,
+        compat=get_profile(compat),
+        max_message_size=max_message_size or PROFILE_DEFAULT,
     )
     try:
         event_loop.run(_serve(config))

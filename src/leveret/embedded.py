@@ -29,12 +29,13 @@ import threading
 import urllib.parse
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from leveret.server.config import Config
+from leveret.broker.compat import CompatProfile, get_profile
+from leveret.server.config import PROFILE_DEFAULT, Config
 from leveret.server.node import Node
 
 if TYPE_CHECKING:
@@ -137,6 +138,11 @@ class Broker:
     ``quiet=True`` (the default) sets the ``leveret`` logger to WARNING unless the
     application already chose a level for it, so per-connection INFO lines stay out of
     test output.
+
+    ``compat`` and ``max_message_size`` are ``leveret serve``'s ``--compat`` and
+    ``--max-message-size``: ``Broker(compat="rabbitmq-3")`` follows RabbitMQ 3.x where it
+    differs from 4.x (docs/compatibility.md), and ``Broker(max_message_size=64 * 2**20)``
+    accepts bodies up to 64 MiB. A bad value raises ValueError here, not at start.
     """
 
     def __init__(
@@ -146,10 +152,22 @@ class Broker:
         host: str = "127.0.0.1",
         data_dir: str | os.PathLike[str] | None = None,
         quiet: bool = True,
+        compat: str | CompatProfile = "rabbitmq-4",
+        max_message_size: int | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
         self._data_dir = Path(data_dir) if data_dir is not None else None
+        if max_message_size is not None and max_message_size < 1:
+            raise ValueError(f"max_message_size must be positive, got {max_message_size}")
+        # Built now so that a bad setting fails in the constructor; each start copies it.
+        self._config = Config(
+            host=host,
+            port=port,
+            data_dir=self._data_dir,
+            compat=get_profile(compat) if isinstance(compat, str) else compat,
+            max_message_size=PROFILE_DEFAULT if max_message_size is None else max_message_size,
+        )
         self._quiet = quiet
         self._node: Node | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -318,8 +336,7 @@ class Broker:
         await self.astop()
 
     def _make_node(self) -> Node:
-        config = Config(host=self._host, port=self._requested_port, data_dir=self._data_dir)
-        return Node(config)
+        return Node(replace(self._config))
 
     def _silence_logs(self) -> None:
         if not self._quiet:
