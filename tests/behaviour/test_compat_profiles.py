@@ -1,0 +1,290 @@
+"""Compatibility profiles (``--compat rabbitmq-3|rabbitmq-4``) and ``--max-message-size``.
+
+Each difference listed in docs/compatibility.md is checked here under both profiles, each
+on an embedded Leveret broker started with that profile. With ``LEVERET_TEST_BROKER_URL``
+pointing at a RabbitMQ 3.x node, the rabbitmq-3 cases run against that node instead (and the
+rabbitmq-4 cases are skipped): the same assertions are the evidence that the profile
+matches real 3.x. Tests about Leveret's own settings are ``leveret_only``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pika
+import pika.exceptions
+import pytest
+
+import leveret
+
+from .helpers import channel_closed, connection_closed, drain, get_message, pump_until
+
+MIB = 1024 * 1024
+REPLY_TO = "amq.rabbitmq.reply-to"
+PROFILES = ("rabbitmq-3", "rabbitmq-4")
+
+
+def too_large(size: int, limit: int) -> str:
+    # rabbit_channel:check_msg_size/3; the same text in 3.x and 4.x.
+    return f"PRECONDITION_FAILED - message size {size} is larger than configured max size {limit}"
+
+
+def open_connection(url: str) -> pika.BlockingConnection:
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.socket_timeout = 10
+    params.blocked_connection_timeout = 30
+    return pika.BlockingConnection(params)
+
+
+class ProfileBroker:
+    """A broker following one profile, and the connections and queues a test made on it."""
+
+    def __init__(self, profile: str, url: str) -> None:
+        self.profile = profile
+        self.url = url
+        self.connections: list[pika.BlockingConnection] = []
+        self.queues: list[str] = []
+
+    def connect(self) -> pika.BlockingConnection:
+        conn = open_connection(self.url)
+        self.connections.append(conn)
+        return conn
+
+    def channel(self) -> pika.adapters.blocking_connection.BlockingChannel:
+        return self.connect().channel()
+
+    def close(self) -> None:
+        for conn in self.connections:
+            if conn.is_open:
+                conn.close()
+        if self.queues:  # only matters on a shared external broker
+            conn = open_connection(self.url)
+            for name in self.queues:
+                conn.channel().queue_delete(name)
+            conn.close()
+
+
+@pytest.fixture(params=PROFILES)
+def profile_broker(
+    request: pytest.FixtureRequest, is_external_broker: bool, broker_version: str
+) -> Iterator[ProfileBroker]:
+    profile: str = request.param
+    if is_external_broker:
+        if profile != "rabbitmq-3" or not broker_version.startswith("3."):
+            pytest.skip(f"{profile} profile; the external broker is RabbitMQ {broker_version}")
+        broker = ProfileBroker(profile, request.getfixturevalue("broker_url"))
+        yield broker
+        broker.close()
+        return
+    with leveret.Broker(compat=profile) as embedded:
+        broker = ProfileBroker(profile, embedded.url)
+        yield broker
+        broker.close()
+
+
+@pytest.fixture
+def make_name(unique_name: Callable[..., str]) -> Callable[..., str]:
+    return unique_name
+
+
+# --------------------------------------------------------------------------------------
+# Differences between the profiles
+
+
+def test_default_max_message_size(profile_broker, make_name):
+    # 4.x lowered the default max_message_size from 128 MiB to 16 MiB.
+    ch = profile_broker.channel()
+    q = make_name()
+    profile_broker.queues.append(q)
+    ch.queue_declare(q)
+    body = b"x" * (16 * MIB + 1)
+    if profile_broker.profile == "rabbitmq-3":
+        ch.confirm_delivery()
+        ch.basic_publish("", q, body)
+        assert get_message(ch, q, auto_ack=True)[2] == body
+    else:
+        with channel_closed(406, too_large(len(body), 16 * MIB)):
+            ch.basic_publish("", q, body)
+            ch.queue_declare(q, passive=True)  # a round trip to receive the close
+
+
+def test_unknown_exchange_type(profile_broker, make_name):
+    conn = profile_broker.connect()
+    ex = make_name("typed")
+    text = "unknown exchange type 'x-no-such-type'"
+    if profile_broker.profile == "rabbitmq-3":
+        with connection_closed(503, f"COMMAND_INVALID - {text}"):
+            conn.channel().exchange_declare(ex, exchange_type="x-no-such-type")
+    else:
+        with channel_closed(406, f"PRECONDITION_FAILED - {text}"):
+            conn.channel().exchange_declare(ex, exchange_type="x-no-such-type")
+        assert conn.is_open
+
+
+def test_quorum_queue_default_delivery_limit(profile_broker, make_name):
+    ch = profile_broker.channel()
+    q = make_name()
+    profile_broker.queues.append(q)
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.basic_publish("", q, b"poison")
+    # Returned 21 times: one more than 4.x's default limit of 20.
+    for _ in range(21):
+        method, _, _ = get_message(ch, q)
+        ch.basic_nack(method.delivery_tag, requeue=True)
+    if profile_broker.profile == "rabbitmq-3":
+        method, props, body = get_message(ch, q, auto_ack=True)
+        assert body == b"poison"
+        assert props.headers["x-delivery-count"] == 21
+    else:
+        assert drain(ch, q) == []
+
+
+def test_mandatory_direct_reply(profile_broker, make_name):
+    requests = make_name("rpc")
+    profile_broker.queues.append(requests)
+    requester_conn = profile_broker.connect()
+    requester = requester_conn.channel()
+    replies: list[bytes] = []
+    requester.basic_consume(REPLY_TO, lambda c, m, p, b: replies.append(b), auto_ack=True)
+    requester.queue_declare(requests)
+    requester.basic_publish("", requests, b"ping", pika.BasicProperties(reply_to=REPLY_TO))
+    responder = profile_broker.channel()
+    responder.confirm_delivery()
+    _, props, _ = get_message(responder, requests, auto_ack=True)
+    if profile_broker.profile == "rabbitmq-3":
+        # Delivered, and also returned with 312 NO_ROUTE, which pika reports this way.
+        with pytest.raises(pika.exceptions.UnroutableError):
+            responder.basic_publish("", props.reply_to, b"pong", mandatory=True)
+    else:
+        responder.basic_publish("", props.reply_to, b"pong", mandatory=True)
+    pump_until(requester_conn, lambda: replies, timeout=5, message="the reply")
+    assert replies == [b"pong"]
+
+
+# --------------------------------------------------------------------------------------
+# --max-message-size (Leveret's own settings)
+
+
+@pytest.mark.leveret_only
+def test_configured_max_message_size_refuses_a_larger_message():
+    with leveret.Broker(max_message_size=1000) as broker:
+        conn = open_connection(broker.url)
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.confirm_delivery()
+        ch.basic_publish("", q, b"x" * 1000)  # exactly the limit is fine
+        assert get_message(ch, q, auto_ack=True)[2] == b"x" * 1000
+        with channel_closed(406, too_large(1001, 1000)):
+            ch.basic_publish("", q, b"x" * 1001)
+        assert conn.is_open
+        conn.close()
+
+
+@pytest.mark.leveret_only
+def test_embedded_max_message_size_overrides_the_profile_default():
+    # Client libraries' own suites publish 20-22 MB messages (fine on RabbitMQ 3.x).
+    body = b"m" * 20_000_000
+    with leveret.Broker(max_message_size=32 * MIB) as broker:
+        conn = open_connection(broker.url)
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.confirm_delivery()
+        ch.basic_publish("", q, body)
+        assert get_message(ch, q, auto_ack=True)[2] == body
+        conn.close()
+
+
+@pytest.mark.leveret_only
+def test_embedded_broker_refuses_bad_settings():
+    with pytest.raises(ValueError, match="unknown compatibility profile 'rabbitmq-5'"):
+        leveret.Broker(compat="rabbitmq-5")
+    with pytest.raises(ValueError, match="536870912"):
+        leveret.Broker(max_message_size=512 * MIB + 1)
+    with pytest.raises(ValueError, match="positive"):
+        leveret.Broker(max_message_size=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def serve(tmp_path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m leveret serve`` with ``options`` on a free port; returns it and its URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "leveret", "serve", "--port", str(port)]
+    cmd += ["--data-dir", str(tmp_path / "data"), "--log-level", "warning", *options]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while not port_accepts(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"leveret serve did not start: {proc.communicate()[1].decode()}")
+        time.sleep(0.05)
+    return proc, f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.communicate(timeout=10)
+
+
+@pytest.mark.leveret_only
+def test_serve_max_message_size_lets_a_20_mb_message_through(tmp_path):
+    body = b"m" * 20_000_000
+    proc, url = serve(tmp_path, "--max-message-size", str(25_000_000))
+    try:
+        conn = open_connection(url)
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        ch.confirm_delivery()
+        ch.basic_publish("", q, body)
+        assert get_message(ch, q, auto_ack=True)[2] == body
+        with channel_closed(406, too_large(25_000_001, 25_000_000)):
+            ch.basic_publish("", q, b"m" * 25_000_001)
+        conn.close()
+    finally:
+        stop(proc)
+
+
+@pytest.mark.leveret_only
+def test_serve_compat_rabbitmq_3_closes_the_connection_on_an_unknown_exchange_type(tmp_path):
+    proc, url = serve(tmp_path, "--compat", "rabbitmq-3")
+    try:
+        conn = open_connection(url)
+        text = "COMMAND_INVALID - unknown exchange type 'x-no-such-type'"
+        with connection_closed(503, text):
+            conn.channel().exchange_declare("typed", exchange_type="x-no-such-type")
+    finally:
+        stop(proc)
+
+
+@pytest.mark.leveret_only
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--max-message-size", str(512 * MIB + 1)], "--max-message-size"),
+        (["--max-message-size", "0"], "--max-message-size"),
+        (["--compat", "rabbitmq-5"], "--compat"),
+    ],
+)
+def test_serve_refuses_bad_settings(options, complaint):
+    cmd = [sys.executable, "-m", "leveret", "serve", "--port", "0", *options]
+    done = subprocess.run(cmd, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert complaint in done.stderr.decode()
