@@ -166,6 +166,68 @@ def test_mandatory_direct_reply(profile_broker, make_name):
     assert replies == [b"pong"]
 
 
+def declare_stream(broker: ProfileBroker, name: str) -> None:
+    ch = broker.channel()
+    broker.queues.append(name)
+    ch.queue_declare(name, durable=True, arguments={"x-queue-type": "stream"})
+    ch.close()
+
+
+def test_stream_consumer_without_prefetch(profile_broker, make_name):
+    q = make_name("stream")
+    declare_stream(profile_broker, q)
+    if profile_broker.profile == "rabbitmq-3":
+        text = f"consumer prefetch count is not set for 'queue '{q}' in vhost '/''"
+    else:
+        text = f"consumer prefetch count is not set for stream queue '{q}' in vhost '/'"
+    with channel_closed(406, f"PRECONDITION_FAILED - {text}"):
+        profile_broker.channel().basic_consume(q, lambda *args: None)
+
+
+def test_stream_consumer_with_automatic_acks(profile_broker, make_name):
+    q = make_name("stream")
+    declare_stream(profile_broker, q)
+    ch = profile_broker.channel()
+    ch.basic_qos(prefetch_count=10)
+    stream = "stream queues" if profile_broker.profile == "rabbitmq-3" else "stream"
+    text = f"automatic acknowledgement not supported by {stream} queue '{q}' in vhost '/'"
+    with connection_closed(540, f"NOT_IMPLEMENTED - {text}"):
+        ch.basic_consume(q, lambda *args: None, auto_ack=True)
+
+
+# --------------------------------------------------------------------------------------
+# The same in both profiles and in RabbitMQ 3.10 and 4.x (found while comparing them):
+# on a stream, only a per-consumer prefetch counts, and global QoS is refused.
+
+
+def test_stream_consumer_with_only_a_global_prefetch_is_refused(
+    connect, unique_name, cleanup, broker_version
+):
+    ch = connect().channel()
+    q = cleanup.queue(unique_name("stream"))
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "stream"})
+    ch.basic_qos(prefetch_count=10, global_qos=True)
+    if broker_version.startswith("3."):
+        where = f"'queue '{q}' in vhost '/''"
+    else:  # Leveret's default profile and RabbitMQ 4.x
+        where = f"stream queue '{q}' in vhost '/'"
+    with channel_closed(
+        406, f"PRECONDITION_FAILED - consumer prefetch count is not set for {where}"
+    ):
+        ch.basic_consume(q, lambda *args: None)
+
+
+def test_stream_consumer_with_a_global_prefetch_too_is_540(connect, unique_name, cleanup):
+    ch = connect().channel()
+    q = cleanup.queue(unique_name("stream"))
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "stream"})
+    ch.basic_qos(prefetch_count=10)
+    ch.basic_qos(prefetch_count=10, global_qos=True)
+    text = f"NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos"
+    with connection_closed(540, text):
+        ch.basic_consume(q, lambda *args: None)
+
+
 # --------------------------------------------------------------------------------------
 # --max-message-size (Leveret's own settings)
 

@@ -30,6 +30,9 @@ class CompatProfile:
     # 3.x both delivers a mandatory direct reply-to reply and returns it with 312 NO_ROUTE
     # (the pseudo-queue is not a routing target); 4.x treats it as a queue and only delivers.
     returns_mandatory_replies: bool
+    # basic.consume refusals on a stream queue: 3.x words them "... not set for 'queue 'q' in
+    # vhost '/''" and "... by stream queues queue 'q' ...", 4.x "... for stream queue 'q' ...".
+    old_stream_consumer_texts: bool
 
 
 RABBITMQ_3 = CompatProfile(
@@ -38,6 +41,7 @@ RABBITMQ_3 = CompatProfile(
     unknown_exchange_type_closes_connection=True,
     quorum_delivery_limit=None,
     returns_mandatory_replies=True,
+    old_stream_consumer_texts=True,
 )
 RABBITMQ_4 = CompatProfile(
     name="rabbitmq-4",
@@ -45,6 +49,7 @@ RABBITMQ_4 = CompatProfile(
     unknown_exchange_type_closes_connection=False,
     quorum_delivery_limit=20,
     returns_mandatory_replies=False,
+    old_stream_consumer_texts=False,
 )
 PROFILES = {profile.name: profile for profile in (RABBITMQ_3, RABBITMQ_4)}
 DEFAULT_PROFILE = RABBITMQ_4

@@ -147,7 +147,7 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
         )
     arguments = method.arguments or {}
     if queue.options.queue_type == "stream":
-        _check_stream_consumer(session, queue, method)
+        _check_stream_consumer(conn, session, queue, method)
     priority = arguments.get("x-priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ChannelError(
@@ -166,16 +166,23 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
     queue.add_consumer(consumer)  # after consume-ok, so deliveries follow it
 
 
-def _check_stream_consumer(session: Session, queue: Queue, method: spec.BasicConsume) -> None:
+def _check_stream_consumer(
+    conn: AMQPConnection, session: Session, queue: Queue, method: spec.BasicConsume
+) -> None:
+    """RabbitMQ's refusals, in its order (rabbit_stream_queue:consume/3, 3.10 observed)."""
     where = f"queue '{queue.name}' in vhost '{queue.vhost_name}'"
+    old_texts = conn.node.config.compat.old_stream_consumer_texts
+    # Only a per-consumer prefetch counts: a stream consumer is credited per consumer.
+    if not session.channel.prefetch_count:
+        text = f"'{where}'" if old_texts else f"stream {where}"
+        raise ChannelError(PRECONDITION_FAILED, f"consumer prefetch count is not set for {text}")
     if method.no_ack:
+        text = f"stream queues {where}" if old_texts else f"stream {where}"
         raise ConnectionError_(
-            NOT_IMPLEMENTED, f"automatic acknowledgement not supported by stream {where}"
+            NOT_IMPLEMENTED, f"automatic acknowledgement not supported by {text}"
         )
-    if not session.channel.prefetch_count and not session.channel.global_prefetch:
-        raise ChannelError(
-            PRECONDITION_FAILED, f"consumer prefetch count is not set for stream {where}"
-        )
+    if session.channel.global_prefetch:
+        raise ConnectionError_(NOT_IMPLEMENTED, f"{where} does not support global qos")
 
 
 def cancel(conn: AMQPConnection, session: Session, method: spec.BasicCancel) -> None:
