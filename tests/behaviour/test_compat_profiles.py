@@ -340,9 +340,19 @@ def test_serve_compat_rabbitmq_3_closes_the_connection_on_an_unknown_exchange_ty
 @pytest.mark.parametrize(
     ("options", "complaint"),
     [
-        (["--max-message-size", str(512 * MIB + 1)], "--max-message-size"),
-        (["--max-message-size", "0"], "--max-message-size"),
-        (["--compat", "rabbitmq-5"], "--compat"),
+        (
+            ["--max-message-size", str(512 * MIB + 1)],
+            "Invalid value for '--max-message-size': 536870913 is not in the range "
+            "1<=x<=536870912.",
+        ),
+        (
+            ["--max-message-size", "0"],
+            "Invalid value for '--max-message-size': 0 is not in the range 1<=x<=536870912.",
+        ),
+        (
+            ["--compat", "rabbitmq-5"],
+            "Invalid value for '--compat': 'rabbitmq-5' is not one of 'rabbitmq-3', 'rabbitmq-4'.",
+        ),
     ],
 )
 def test_serve_refuses_bad_settings(options, complaint):
