@@ -228,6 +228,28 @@ def test_stream_consumer_with_a_global_prefetch_too_is_540(connect, unique_name,
         ch.basic_consume(q, lambda *args: None)
 
 
+@pytest.mark.leveret_only
+@pytest.mark.parametrize("profile", PROFILES)
+def test_recovered_quorum_queue_keeps_the_profile_delivery_limit(tmp_path, profile):
+    # Queues restored from the data directory get their options from the profile too.
+    with leveret.Broker(compat=profile, data_dir=tmp_path) as broker:
+        conn = open_connection(broker.url)
+        ch = conn.channel()
+        ch.queue_declare("qq", durable=True, arguments={"x-queue-type": "quorum"})
+        ch.confirm_delivery()
+        ch.basic_publish("", "qq", b"poison", pika.BasicProperties(delivery_mode=2))
+        conn.close()
+    with leveret.Broker(compat=profile, data_dir=tmp_path) as broker:
+        conn = open_connection(broker.url)
+        ch = conn.channel()
+        for _ in range(21):
+            method, _, _ = get_message(ch, "qq")
+            ch.basic_nack(method.delivery_tag, requeue=True)
+        left = drain(ch, "qq")
+        conn.close()
+    assert left == ([b"poison"] if profile == "rabbitmq-3" else [])
+
+
 # --------------------------------------------------------------------------------------
 # --max-message-size (Leveret's own settings)
 
