@@ -121,7 +121,7 @@ class AMQPConnection(asyncio.Protocol):
         self.dispatch_pending: set[Queue] = set()  # acks freed credit on these queues
 
     def __repr__(self) -> str:
-        return f"<AMQPConnection {self.peer}>"
+        return f"<AMQPConnection {conn_log.connection_name(self)}>"
 
     @property
     def closed(self) -> bool:
@@ -606,7 +606,8 @@ class AMQPConnection(asyncio.Protocol):
         """Close the connection with a hard error (or silently before it is open)."""
         if self.state in (State.CLOSING, State.CLOSED):
             return
-        conn_log.connection_error(self, error.reply_code, error.reply_text)
+        if not allow_before_open:  # (a refused login was logged with its reason already)
+            conn_log.connection_error(self, error.reply_code, error.reply_text)
         self._close_reason = f"closed by the broker: {error.reply_text}"
         before_open = self.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK)
         if before_open and not allow_before_open:
