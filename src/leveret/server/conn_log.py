@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from leveret.amqp.errors import CONNECTION_FORCED
+
 log = logging.getLogger("leveret.connection")
 
 
@@ -85,4 +87,6 @@ def channel_error(
 
 
 def connection_error(conn: Named, code: int, text: str) -> None:
-    log.warning("error on AMQP connection %s: %d %s", connection_name(conn), code, text)
+    # 320 is the operator's or a shutdown's doing, not the client's fault: info only.
+    level = logging.INFO if code == CONNECTION_FORCED else logging.WARNING
+    log.log(level, "error on AMQP connection %s: %d %s", connection_name(conn), code, text)
