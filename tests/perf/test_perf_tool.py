@@ -280,5 +280,5 @@ def test_blocked_connections_are_counted(amqp_broker: Broker, amqp_url: str) -> 
         result = perf_run(amqp_url, pmessages=10, duration=1.0)
     finally:
         amqp_broker.set_memory_alarm(False)
-    # Publishers heard connection.blocked (right after connection.open-ok).
+    # Publishers heard connection.blocked (at their first publish under the alarm).
     assert result["blocked_events"] >= 1

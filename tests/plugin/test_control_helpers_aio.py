@@ -102,9 +102,9 @@ async def test_memory_alarm_from_async_code(
         await ch.declare_queue("q")
         await async_amqp_broker.set_memory_alarm(True)
         try:
-            await logged("was blocked by: 'low on memory'")
-            # The broker stops reading a blocked publisher (at the latest after its first
-            # publish), so the confirms do not all arrive until the alarm clears.
+            # As in RabbitMQ, the broker blocks a connection (stops reading it, and tells
+            # it) when it publishes, so the confirms do not all arrive until the alarm
+            # clears.
             publishes = []
             for _ in range(2):  # apart, so that they do not arrive in one read
                 publishes.append(
@@ -113,6 +113,7 @@ async def test_memory_alarm_from_async_code(
                     )
                 )
                 await asyncio.sleep(0.1)
+            await logged("was blocked by: 'low on memory'")
             assert not all(p.done() for p in publishes)
             assert await async_amqp_broker.message_count("q", amqp_vhost) < 2
         finally:

@@ -283,17 +283,20 @@ def test_memory_alarm_blocks_and_unblocks_clients(
         while len(events) < count and time.monotonic() < deadline:
             conn.process_data_events(time_limit=0.02)
 
+    ch = conn.channel()
+    ch.queue_declare("after-alarm")
     amqp_broker.set_memory_alarm(True)
     try:
+        # As in RabbitMQ, a connection is blocked (and told) when it publishes.
+        ch.basic_publish("", "after-alarm", b"blocked")
         pump_until(1)
         assert events == ["blocked"]
     finally:
         amqp_broker.set_memory_alarm(False)
     pump_until(2)
     assert events == ["blocked", "unblocked"]
+    ch.queue_purge("after-alarm")
     # Publishing works again.
-    ch = conn.channel()
-    ch.queue_declare("after-alarm")
     ch.basic_publish("", "after-alarm", b"ok")
     assert amqp_broker.message_count("after-alarm", amqp_vhost) == 1
 

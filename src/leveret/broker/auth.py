@@ -42,12 +42,19 @@ class UserDatabase:
         return user
 
     def authenticate(self, name: str, password: str, peer_host: str | None) -> User | None:
+        return self.check(name, password, peer_host)[0]
+
+    def check(self, name: str, password: str, peer_host: str | None) -> tuple[User | None, str]:
+        """The user, or None and why the login is refused: for the log only, since the
+        client hears the same words whatever the reason (no hint for guessing)."""
         user = self.users.get(name)
-        if user is None or not hmac.compare_digest(user.password_hash, _hash(password, user.salt)):
-            return None
+        if user is None:
+            return None, f"user '{name}' - invalid credentials: no such user"
+        if not hmac.compare_digest(user.password_hash, _hash(password, user.salt)):
+            return None, f"user '{name}' - invalid credentials: wrong password"
         if user.loopback_only and not is_loopback(peer_host):
-            return None
-        return user
+            return None, f"user '{name}' can only connect via localhost, not from {peer_host}"
+        return user, ""
 
     @classmethod
     def with_default_user(cls) -> UserDatabase:

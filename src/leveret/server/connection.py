@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import platform
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, cast
 
-from leveret import __version__
 from leveret.amqp import spec
 from leveret.amqp.connection import (
     PROTOCOL_HEADER,
@@ -35,12 +33,20 @@ from leveret.amqp.errors import (
     AMQPError,
     ChannelError,
     ConnectionError_,
+    FrameError,
 )
-from leveret.amqp.frames import HEARTBEAT_FRAME, encode_content_frames, encode_method_frame
-from leveret.amqp.sasl import MECHANISMS, SASLError, parse_response
+from leveret.amqp.frames import (
+    HEARTBEAT_FRAME,
+    FrameReader,
+    encode_content_frames,
+    encode_method_frame,
+)
+from leveret.amqp.sasl import SASLError, parse_response
 from leveret.broker.vhost import VirtualHost
-from leveret.server import handlers
+from leveret.server import conn_log, handlers
+from leveret.server.drain import Drain
 from leveret.server.session import Session
+from leveret.server.start import connection_start
 
 if TYPE_CHECKING:
     from leveret.broker.auth import User
@@ -49,18 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("leveret.connection")
 
-# Capabilities are advertised only when Leveret really implements them.
-SERVER_CAPABILITIES = {
-    "publisher_confirms": True,
-    "exchange_exchange_bindings": True,
-    "basic.nack": True,
-    "consumer_cancel_notify": True,
-    "authentication_failure_close": True,
-    "per_consumer_qos": True,
-    "connection.blocked": True,
-    "consumer_priorities": True,
-    "direct_reply_to": True,
-}
 # RabbitMQ waits this long before dropping a connection it refused, to slow brute force.
 SILENT_CLOSE_DELAY = 3.0
 CLOSE_OK_TIMEOUT = 3.0
@@ -92,6 +86,9 @@ class AMQPConnection(asyncio.Protocol):
         self.state = State.AWAIT_HEADER
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None  # the server's end, for the log
+        self._drain: Drain | None = None  # set once close-ok answered the client's close
+        self._close_reason = "client unexpectedly closed TCP connection"
         self.sessions: dict[int, Session] = {}
         self.vhost: VirtualHost | None = None
         self.user: User | None = None
@@ -115,7 +112,7 @@ class AMQPConnection(asyncio.Protocol):
         self._torn_down = False
         self.blocked_capable = False
         self._block_sent = False
-        self._published = False  # since the last read: publishers are paused under alarm
+        self._published = False  # since the last read: publishers are blocked under alarm
         # Why reading from the socket is paused: "alarm" (a resource alarm), "deferred"
         # (events wait in the frame reader for the next loop turn) and "flow" (it
         # published into a queue whose consumers are falling behind).
@@ -124,7 +121,7 @@ class AMQPConnection(asyncio.Protocol):
         self.dispatch_pending: set[Queue] = set()  # acks freed credit on these queues
 
     def __repr__(self) -> str:
-        return f"<AMQPConnection {self.peer}>"
+        return f"<AMQPConnection {conn_log.connection_name(self)}>"
 
     @property
     def closed(self) -> bool:
@@ -138,10 +135,17 @@ class AMQPConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None
+        local = transport.get_extra_info("sockname")
+        self.local = (local[0], local[1]) if isinstance(local, tuple) else None
         self.node.connections.add(self)
+        conn_log.accepted(self)
         self._later(self.node.config.handshake_timeout, self._handshake_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.vhost is not None and self.user is not None:
+            conn_log.closed(self, self.user.name, self.vhost.name, self._close_reason)
+        if self._drain is not None:
+            self._drain.cancel()
         self.state = State.CLOSED
         self._teardown()
         for timer in self._timers:
@@ -159,6 +163,9 @@ class AMQPConnection(asyncio.Protocol):
             session.channel.resume()
 
     def data_received(self, data: bytes) -> None:
+        if self._drain is not None:
+            self._drain.feed(len(data))
+            return
         if self.closed:  # (a property, so that mypy does not narrow the loop's check below)
             return
         self._process(data)
@@ -184,13 +191,17 @@ class AMQPConnection(asyncio.Protocol):
             self._close_transport()
         except AMQPError as error:
             self.fail(error)
+            if isinstance(error, FrameError):
+                # The stream lost its framing here: read what follows (the client's
+                # close-ok, typically in its own write) from a clean frame boundary.
+                self.proto.reader = FrameReader(self.proto.reader.frame_max)
         except Exception:
             log.exception("internal error on %r", self)
             self.fail(ConnectionError_(INTERNAL_ERROR, "internal error"))
         if self.dispatch_pending:
             self._dispatch_pending()
         if self._published and self.node.alarms and not self.closed:
-            self._pause_reading("alarm")
+            self._block()
         self._published = False
         if self.throttle:
             self.throttle = False
@@ -233,10 +244,14 @@ class AMQPConnection(asyncio.Protocol):
 
     # -- resource alarms ------------------------------------------------------------------
 
-    def block(self, reason: str) -> None:
-        """An alarm went off: tell the client; pause it as soon as it publishes."""
-        if self.state is State.OPEN and self.blocked_capable and not self._block_sent:
+    def _block(self) -> None:
+        """It published under an alarm: stop reading it, and tell it why. Like RabbitMQ,
+        connections that only consume are neither blocked nor told, so they keep
+        draining queues (and pika's blocked_connection_timeout does not drop them)."""
+        self._pause_reading("alarm")
+        if self.blocked_capable and not self._block_sent:
             self._block_sent = True
+            reason = "low on " + " & ".join(sorted(self.node.alarms))
             self.send_method(0, spec.ConnectionBlocked(reason=reason))
 
     def unblock(self) -> None:
@@ -351,9 +366,10 @@ class AMQPConnection(asyncio.Protocol):
 
     def _on_connection_method(self, method: spec.Method) -> None:
         if isinstance(method, spec.ConnectionClose):
+            self._close_reason = "client closed the connection"
             self._teardown()
             self.send_method(0, spec.ConnectionCloseOk())
-            self._close_transport()
+            self._start_drain()
         elif isinstance(method, spec.ConnectionCloseOk):
             self._close_transport()
         elif isinstance(method, spec.ConnectionUpdateSecret):
@@ -371,24 +387,7 @@ class AMQPConnection(asyncio.Protocol):
     # -- handshake ------------------------------------------------------------------------
 
     def _send_start(self) -> None:
-        self.send_method(
-            0,
-            spec.ConnectionStart(
-                version_major=0,
-                version_minor=9,
-                server_properties={
-                    "product": "Leveret",
-                    "version": __version__,
-                    "platform": f"Python {platform.python_version()}",
-                    "copyright": "Leveret contributors",
-                    "information": "Licensed under the MIT license",
-                    "cluster_name": self.node.config.cluster_name,
-                    "capabilities": dict(SERVER_CAPABILITIES),
-                },
-                mechanisms=MECHANISMS,
-                locales=b"en_US",
-            ),
-        )
+        self.send_method(0, connection_start(self.node.config.cluster_name))
 
     def _on_handshake(self, method: spec.Method) -> None:
         if self.state is State.AWAIT_START_OK and isinstance(method, spec.ConnectionStartOk):
@@ -419,9 +418,9 @@ class AMQPConnection(asyncio.Protocol):
             log.warning("%r: refused SASL response: %s", self, error)
             self._silent_close()
             return
-        user = self.node.users.authenticate(username, password, self.peer[0] if self.peer else None)
+        user, why = self.node.users.check(username, password, self.peer[0] if self.peer else None)
         if user is None:
-            log.warning("%r: login refused for user %r", self, username)
+            conn_log.login_refused(self, mechanism, why)
             if self.auth_failure_close:
                 self.fail(
                     ConnectionError_(
@@ -476,8 +475,7 @@ class AMQPConnection(asyncio.Protocol):
         self.vhost = vhost
         self.state = State.OPEN
         self.send_method(0, spec.ConnectionOpenOk())
-        if self.node.alarms:
-            self.block("low on " + sorted(self.node.alarms)[0])
+        conn_log.authenticated(self, self.user.name, name)
 
     def _handshake_timeout(self) -> None:
         if self.state in (
@@ -576,6 +574,14 @@ class AMQPConnection(asyncio.Protocol):
 
     def channel_error(self, number: int, error: ChannelError) -> None:
         """Close one channel with a soft error; the connection carries on."""
+        conn_log.channel_error(
+            self,
+            self.user.name if self.user else None,
+            self.vhost.name if self.vhost else None,
+            number,
+            error.reply_code,
+            error.reply_text,
+        )
         session = self.sessions.pop(number, None)
         self.send_method(
             number,
@@ -600,14 +606,19 @@ class AMQPConnection(asyncio.Protocol):
         """Close the connection with a hard error (or silently before it is open)."""
         if self.state in (State.CLOSING, State.CLOSED):
             return
-        log.info("%r: closing with %s", self, error.reply_text)
+        if not allow_before_open:  # (a refused login was logged with its reason already)
+            conn_log.connection_error(self, error.reply_code, error.reply_text)
+        self._close_reason = f"closed by the broker: {error.reply_text}"
         before_open = self.state in (State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK)
         if before_open and not allow_before_open:
             self._silent_close()
             return
-        self._teardown()
-        self.out.clear()
+        # Replies to the frames before the bad one go out first: a basic.get-ok among
+        # them carries a message that is already off its queue (no-ack) and would be lost.
+        for session in self.confirms_pending:
+            session.flush_confirms()
         self.confirms_pending.clear()
+        self._teardown()
         self.send_method(
             0,
             spec.ConnectionClose(
@@ -631,6 +642,14 @@ class AMQPConnection(asyncio.Protocol):
             self._flush()
         else:
             self._close_transport()
+
+    def _start_drain(self) -> None:
+        """close-ok is queued: send it, then read and drop until the client closes."""
+        self._flush()
+        self.state = State.CLOSED
+        self.paused_by.clear()
+        if self.transport is not None and not self.transport.is_closing():
+            self._drain = Drain(self.transport, self._loop)
 
     def _silent_close(self) -> None:
         """Refuse without a word, after a delay (spec 2.2.4; RabbitMQ does the same)."""

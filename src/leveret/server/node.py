@@ -176,18 +176,15 @@ class Node:
         return True
 
     def set_alarm(self, resource: str, active: bool) -> None:
-        """Raise or clear a resource alarm; clients hear connection.blocked/unblocked."""
-        was_blocked = bool(self.alarms)
+        """Raise or clear a resource alarm. A connection is blocked (and hears
+        connection.blocked) only when it publishes while an alarm is in force, as in
+        RabbitMQ; when the last alarm clears, every blocked connection is unblocked."""
         if active:
             self.alarms.add(resource)
-        else:
-            self.alarms.discard(resource)
-        if bool(self.alarms) == was_blocked:
             return
-        for conn in list(self.connections):
-            if self.alarms:
-                conn.block(f"low on {resource}")
-            else:
+        self.alarms.discard(resource)
+        if not self.alarms:
+            for conn in list(self.connections):
                 conn.unblock()
 
     async def start(self) -> None:
