@@ -20,7 +20,7 @@ from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
-from leveret.server.monitor import ResourceMonitor
+from leveret.server.monitor import MemoryUsage, ResourceMonitor
 from leveret.server.session import Session
 from leveret.store.base import DefinitionStore
 from leveret.store.files import OsFileSystem
@@ -107,6 +107,7 @@ class Node:
         self.message_store: MessageStore | None = None
         self._runner: LoopRunner | None = None
         self._monitor_task: asyncio.Task[None] | None = None
+        self._monitor: ResourceMonitor | None = None
 
     def add_vhost(self, name: str) -> VirtualHost:
         loop = asyncio.get_running_loop()
@@ -190,6 +191,12 @@ class Node:
                 conn.unblock()
 
     async def start(self) -> None:
+        # Created first, so that its baseline (RSS before anything is recovered or
+        # published) is the broker's own footprint, not counted again as held messages.
+        config = self.config
+        self._monitor = ResourceMonitor(
+            config.memory_high_watermark, config.disk_free_limit, config.data_dir
+        )
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -217,20 +224,38 @@ class Node:
             _code_kind(),
         )
 
+    def memory_usage(self) -> MemoryUsage:
+        """What the memory alarm is judged on, measured now (for management and logs)."""
+        if self._monitor is None:  # not started: nothing held yet
+            self._monitor = ResourceMonitor(
+                self.config.memory_high_watermark, self.config.disk_free_limit, None
+            )
+        queues = (queue for vhost in self.vhosts.values() for queue in vhost.queues.values())
+        return self._monitor.memory_usage(queues, list(self.connections))
+
     async def _watch(self) -> None:
         """Raise and clear resource alarms; cancel consumers past the consumer timeout."""
         config = self.config
-        monitor = ResourceMonitor(
-            config.memory_high_watermark, config.disk_free_limit, config.data_dir
-        )
+        assert self._monitor is not None
+        monitor = self._monitor
         measured: dict[str, bool] = {}
         while True:
             await asyncio.sleep(config.resource_check_interval)
-            for resource, active in monitor.check().items():
+            try:
+                usage = self.memory_usage()
+                due = monitor.check(usage)
+            except Exception:  # one bad measurement must not end alarm checks for good
+                log.exception("resource check failed")
+                continue
+            for resource, active in due.items():
                 # Act on changes only, so an alarm raised by hand (tests) is left alone.
                 if active != measured.get(resource, False):
                     measured[resource] = active
-                    log.warning("%s alarm %s", resource, "raised" if active else "cleared")
+                    state = "raised" if active else "cleared"
+                    if resource == "memory":
+                        log.warning("memory alarm %s: %s", state, usage.describe())
+                    else:
+                        log.warning("%s alarm %s", resource, state)
                     self.set_alarm(resource, active)
             if config.consumer_timeout:
                 deadline = time.monotonic() - config.consumer_timeout / 1000
