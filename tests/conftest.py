@@ -118,8 +118,11 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class LeveretProcess:
     """A broker started by a test: its URL, its process and where its stderr goes."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], host: str, port: int, stderr: Path):
+    def __init__(
+        self, proc: subprocess.Popen[bytes], host: str, port: int, data_dir: Path, stderr: Path
+    ):
         self.proc = proc
+        self.data_dir = data_dir
         self.host = host
         self.port = port
         self.stderr_path = stderr
@@ -170,7 +173,7 @@ def spawn_leveret(data_dir: Path, log_dir: Path, *args: str) -> Iterator[Leveret
                     pytrace=False,
                 )
             time.sleep(0.05)
-        yield LeveretProcess(proc, host, port, stderr_path)
+        yield LeveretProcess(proc, host, port, data_dir, stderr_path)
     finally:
         _stop_process(proc)
 

@@ -84,7 +84,15 @@ class DataDirLock:
         self._file = handle
 
     def release(self) -> None:
+        """Empty the file, then unlock it. The file itself stays: removing it would let a
+        broker that opened it just before lock an unlinked inode while a third one creates
+        and locks a new file, and two brokers would share the directory."""
         if self._file is not None:
+            # A PID left behind would name a process that is gone (or, later, a stranger).
+            try:
+                self._file.truncate(0)
+            except OSError:
+                log.warning("could not empty %s", self.path)
             self._file.close()
             self._file = None
 
