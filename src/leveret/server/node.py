@@ -61,16 +61,49 @@ class DataDirLocked(RuntimeError):
     """Another broker already uses this data directory."""
 
 
+class DataDirUnusable(RuntimeError):
+    """The data directory cannot be created or written; the message names path and reason."""
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory with any missing parents (as RabbitMQ creates its own),
+    and check that the broker can write there, before anything listens."""
+    if path.exists() and not path.is_dir():
+        raise DataDirUnusable(f"data directory {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataDirUnusable(
+            f"cannot create data directory {path}: {error.strerror or error}"
+        ) from None
+    # Opening the lock file is the first write the broker makes: if it works, so does
+    # the rest (the probe leaves nothing the broker would not create anyway).
+    try:
+        with open(path / DataDirLock.NAME, "a"):
+            pass
+    except OSError as error:
+        raise DataDirUnusable(
+            f"cannot write in data directory {path}: {error.strerror or error}"
+        ) from None
+
+
 class DataDirLock:
     """An exclusive lock file, so two brokers can never share one data directory."""
 
+    NAME = "leveret.lock"
+
     def __init__(self, data_dir: Path):
-        self.path = data_dir / "leveret.lock"
+        self.path = data_dir / self.NAME
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the broker's lifetime
+        prepare_data_dir(self.path.parent)
+        try:
+            handle = open(self.path, "a+")  # noqa: SIM115 - held open for the broker's lifetime
+        except OSError as error:
+            raise DataDirUnusable(
+                f"cannot write in data directory {self.path.parent}: {error.strerror or error}"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
