@@ -84,7 +84,9 @@ def test_memory_alarm_clears_after_the_backlog_is_drained(
                 channel.basic_publish("", QUEUE, BODY)
             published += 64
             publisher.process_data_events(0)
-        assert published * len(BODY) < 2 * WATERMARK
+        # Raised near the watermark (the check runs every second; publishing goes on
+        # until then), not at some multiple of it.
+        assert published * len(BODY) < 3 * WATERMARK
 
         _drain(url, QUEUE, time.monotonic() + 60)
 
