@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 MESSAGE_OVERHEAD = 400
 # A delivery waiting for its ack adds a Delivery object and a dict slot to the message.
 DELIVERY_OVERHEAD = 150
+# An open connection's own objects (protocol state, session, channel, transport): 200
+# pika connections with a channel each grew one process holding both ends by 27 KB apiece.
+CONNECTION_OVERHEAD = 16_000
 # A paged-out message costs one offset in its run's array.
 PAGED_OVERHEAD = 8
 # Content headers and bodies of unacked deliveries are not counted by anyone; rather than
@@ -90,7 +93,7 @@ class MemoryUsage:
     baseline: int  # RSS at start-up, before any message was held
     queues: int  # ready and paged messages of every queue
     unacked: int  # deliveries waiting for their ack
-    connections: int  # bytes read but not handled yet, and bytes not written yet
+    connections: int  # connections' own objects and their read and write buffers
     rss: int  # resident set size now (0 where unknown)
     alarm: bool  # the memory alarm is in force
 
@@ -151,8 +154,9 @@ def unacked_memory(unacked: dict[int, Delivery]) -> int:
 
 
 def connection_memory(conn: AMQPConnection) -> int:
-    """Bytes waiting in a connection: read and not yet handled, or not yet written."""
-    cost = conn.proto.reader.buffered + sum(len(chunk) for chunk in conn.out)
+    """Bytes a connection holds: its own objects, what it read and has not handled yet,
+    and what it has not written yet."""
+    cost = CONNECTION_OVERHEAD + conn.proto.reader.buffered + sum(len(c) for c in conn.out)
     transport = conn.transport
     if transport is not None and not transport.is_closing():
         cost += transport.get_write_buffer_size()
