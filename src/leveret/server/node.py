@@ -76,8 +76,9 @@ def prepare_data_dir(path: Path) -> None:
         raise DataDirUnusable(
             f"cannot create data directory {path}: {error.strerror or error}"
         ) from None
-    # Opening the lock file is the first write the broker makes: if it works, so does
-    # the rest (the probe leaves nothing the broker would not create anyway).
+    # The lock file is the first thing the broker writes, so it is the probe: os.access
+    # would not do, as it says yes to root on a directory only its mode bits protect, and
+    # the probe leaves nothing behind that the broker would not create anyway.
     try:
         with open(path / DataDirLock.NAME, "a"):
             pass
