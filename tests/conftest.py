@@ -108,10 +108,38 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
 
+    log_dir = tmp_path_factory.mktemp("leveret-log")
+    with spawn_leveret(
+        tmp_path_factory.mktemp("leveret-data"), log_dir, "--log-level", "warning"
+    ) as started:
+        yield started.url
+
+
+class LeveretProcess:
+    """A broker started by a test: its URL, its process and where its stderr goes."""
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], host: str, port: int, data_dir: Path, stderr: Path
+    ):
+        self.proc = proc
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.stderr_path = stderr
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@{self.host}:{self.port}/%2F"
+
+    def stderr(self) -> str:
+        return _read_tail(self.stderr_path)
+
+
+@contextlib.contextmanager
+def spawn_leveret(data_dir: Path, log_dir: Path, *args: str) -> Iterator[LeveretProcess]:
+    """Run ``python -m leveret serve`` on a free port until the block ends."""
     host = "127.0.0.1"
     port = free_port(host)
-    data_dir = tmp_path_factory.mktemp("leveret-data")
-    log_dir = tmp_path_factory.mktemp("leveret-log")
     stderr_path = log_dir / "stderr.log"
     stdout_path = log_dir / "stdout.log"
     cmd = [
@@ -125,8 +153,7 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         str(port),
         "--data-dir",
         str(data_dir),
-        "--log-level",
-        "warning",
+        *args,
     ]
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -146,9 +173,27 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     pytrace=False,
                 )
             time.sleep(0.05)
-        yield f"amqp://guest:guest@{host}:{port}/%2F"
+        yield LeveretProcess(proc, host, port, data_dir, stderr_path)
     finally:
         _stop_process(proc)
+
+
+@pytest.fixture
+def leveret_process(tmp_path: Path) -> Iterator[Callable[..., LeveretProcess]]:
+    """Factory of private brokers with extra ``serve`` options, stopped at teardown:
+    ``leveret_process("--memory-high-watermark", "100000000")``."""
+    with contextlib.ExitStack() as stack:
+        count = 0
+
+        def start(*args: str) -> LeveretProcess:
+            nonlocal count
+            count += 1
+            data_dir = tmp_path / f"leveret-data-{count}"
+            log_dir = tmp_path / f"leveret-log-{count}"
+            log_dir.mkdir()
+            return stack.enter_context(spawn_leveret(data_dir, log_dir, *args))
+
+        yield start
 
 
 def _read_tail(path: Path, limit: int = 8000) -> str:

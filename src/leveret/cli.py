@@ -15,7 +15,7 @@ from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, PROFI
 from leveret.perf.command import perf
 from leveret.server import event_loop
 from leveret.server.config import PROFILE_DEFAULT, Config, default_data_dir
-from leveret.server.node import DataDirLocked, Node
+from leveret.server.node import DataDirLocked, DataDirUnusable, Node, prepare_data_dir
 
 
 @click.group()
@@ -38,9 +38,10 @@ main.add_command(perf)
 )
 @click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    # Kept a string: as a Path, an empty value would become "." and go unnoticed.
+    type=click.Path(file_okay=False),
     default=None,
-    help=f"Data directory [default: {default_data_dir()}].",
+    help=f"Data directory, created if missing [default: {default_data_dir()}].",
 )
 @click.option(
     "--log-level",
@@ -85,7 +86,7 @@ main.add_command(perf)
 def serve(
     host: str,
     port: int,
-    data_dir: Path | None,
+    data_dir: str | None,
     log_level: str,
     memory_high_watermark: float,
     disk_free_limit: int,
@@ -99,10 +100,11 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    directory = _data_dir(data_dir)
     config = Config(
         host=host,
         port=port,
-        data_dir=data_dir or default_data_dir(),
+        data_dir=directory,
         memory_high_watermark=memory_high_watermark,
         disk_free_limit=disk_free_limit,
         consumer_timeout=consumer_timeout,
@@ -111,10 +113,26 @@ def serve(
     )
     try:
         event_loop.run(_serve(config))
-    except DataDirLocked as error:
+    except (DataDirLocked, DataDirUnusable) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def _data_dir(value: str | None) -> Path:
+    """The data directory, created and checked before anything listens: a bad one is a
+    one-line error naming the path and the reason, not a traceback or a listen error."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "must not be empty (the broker's files would go into the current directory)",
+            param_hint="'--data-dir'",
+        )
+    path = Path(value).expanduser() if value is not None else default_data_dir()
+    try:
+        prepare_data_dir(path)
+    except DataDirUnusable as error:
+        raise click.ClickException(str(error)) from None
+    return path
 
 
 async def _serve(config: Config) -> None:

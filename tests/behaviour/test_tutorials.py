@@ -161,12 +161,22 @@ except KeyboardInterrupt:
 """
 
 
+# Starts the program with SIGINT at its default disposition, as from a terminal. A process
+# started with SIGINT ignored (the suite run as a background job, under nohup) passes that
+# on, Python then never raises KeyboardInterrupt, and the tutorials' Ctrl-C handling could
+# not be tested. The programs themselves run verbatim: this resets the signal and execs.
+SIGINT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
 class Script:
     """A client program running as its own Python process, with its stdout read by line."""
 
     def __init__(self, path: Path, env: dict[str, str], args: list[str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(path), *args],
+            [sys.executable, "-c", SIGINT_DEFAULT, "-u", str(path), *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -223,19 +223,21 @@ def test_topology_refused_by_broker(amqp_broker: Broker, amqp_url: str, amqp_vho
 def test_connection_closed_by_broker_mid_run(
     amqp_broker: Broker, amqp_url: str, amqp_vhost: str
 ) -> None:
-    proc = subprocess.Popen(
+    # Popen as a context manager closes the pipes even when the test fails: left open,
+    # they would fail a later test with a ResourceWarning.
+    with subprocess.Popen(
         [sys.executable, "-m", "leveret", "perf", "--uri", amqp_url, "--duration", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        wait_for(lambda: len(amqp_broker.connections(amqp_vhost)) >= 3)
-        amqp_broker.close_connections(amqp_vhost, reason="perf test")
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:
+        try:
+            wait_for(lambda: len(amqp_broker.connections(amqp_vhost)) >= 3)
+            amqp_broker.close_connections(amqp_vhost, reason="perf test")
+            out, err = proc.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert proc.returncode == 1
     assert "320 CONNECTION_FORCED" in out  # in the summary's error lines
     assert "320" in err
@@ -250,21 +252,23 @@ def test_connection_closed_by_broker_mid_run(
 def test_ctrl_c_stops_cleanly(amqp_broker: Broker, amqp_url: str, amqp_vhost: str) -> None:
     # A new session, so that the signal can go to the whole process group as a terminal's
     # Ctrl-C does.
-    proc = subprocess.Popen(
+    # It must work even when this test runs with SIGINT ignored (a background job,
+    # ``nohup``): the child inherits that, and ``leveret perf`` restores Ctrl-C itself.
+    with subprocess.Popen(
         [sys.executable, "-m", "leveret", "perf", "--uri", amqp_url, "--duration", "60", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-    )
-    try:
-        wait_for(lambda: len(amqp_broker.connections(amqp_vhost)) >= 3)
-        time.sleep(0.3)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:
+        try:
+            wait_for(lambda: len(amqp_broker.connections(amqp_vhost)) >= 3)
+            time.sleep(0.3)
+            os.killpg(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # its workers too
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     result = json.loads(out)

@@ -225,6 +225,9 @@ def perf(
         raise click.UsageError(str(error)) from None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        # Python leaves SIGINT ignored when it starts with it ignored (a background job of
+        # a script, some supervisors); Ctrl-C must still stop a run and print its summary.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = run(cfg)
     except PerfError as error:

@@ -20,7 +20,7 @@ from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
-from leveret.server.monitor import ResourceMonitor
+from leveret.server.monitor import MemoryUsage, ResourceMonitor
 from leveret.server.session import Session
 from leveret.store.base import DefinitionStore
 from leveret.store.files import OsFileSystem
@@ -61,16 +61,50 @@ class DataDirLocked(RuntimeError):
     """Another broker already uses this data directory."""
 
 
+class DataDirUnusable(RuntimeError):
+    """The data directory cannot be created or written; the message names path and reason."""
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory with any missing parents (as RabbitMQ creates its own),
+    and check that the broker can write there, before anything listens."""
+    if path.exists() and not path.is_dir():
+        raise DataDirUnusable(f"data directory {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataDirUnusable(
+            f"cannot create data directory {path}: {error.strerror or error}"
+        ) from None
+    # The lock file is the first thing the broker writes, so it is the probe: os.access
+    # would not do, as it says yes to root on a directory only its mode bits protect, and
+    # the probe leaves nothing behind that the broker would not create anyway.
+    try:
+        with open(path / DataDirLock.NAME, "a"):
+            pass
+    except OSError as error:
+        raise DataDirUnusable(
+            f"cannot write in data directory {path}: {error.strerror or error}"
+        ) from None
+
+
 class DataDirLock:
     """An exclusive lock file, so two brokers can never share one data directory."""
 
+    NAME = "leveret.lock"
+
     def __init__(self, data_dir: Path):
-        self.path = data_dir / "leveret.lock"
+        self.path = data_dir / self.NAME
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the broker's lifetime
+        prepare_data_dir(self.path.parent)
+        try:
+            handle = open(self.path, "a+")  # noqa: SIM115 - held open for the broker's lifetime
+        except OSError as error:
+            raise DataDirUnusable(
+                f"cannot write in data directory {self.path.parent}: {error.strerror or error}"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -84,7 +118,15 @@ class DataDirLock:
         self._file = handle
 
     def release(self) -> None:
+        """Empty the file, then unlock it. The file itself stays: removing it would let a
+        broker that opened it just before lock an unlinked inode while a third one creates
+        and locks a new file, and two brokers would share the directory."""
         if self._file is not None:
+            # A PID left behind would name a process that is gone (or, later, a stranger).
+            try:
+                self._file.truncate(0)
+            except OSError:
+                log.warning("could not empty %s", self.path)
             self._file.close()
             self._file = None
 
@@ -107,6 +149,7 @@ class Node:
         self.message_store: MessageStore | None = None
         self._runner: LoopRunner | None = None
         self._monitor_task: asyncio.Task[None] | None = None
+        self._monitor: ResourceMonitor | None = None
 
     def add_vhost(self, name: str) -> VirtualHost:
         loop = asyncio.get_running_loop()
@@ -188,6 +231,12 @@ class Node:
                 conn.unblock()
 
     async def start(self) -> None:
+        # Created first, so that its baseline (RSS before anything is recovered or
+        # published) is the broker's own footprint, not counted again as held messages.
+        config = self.config
+        self._monitor = ResourceMonitor(
+            config.memory_high_watermark, config.disk_free_limit, config.data_dir
+        )
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -215,20 +264,38 @@ class Node:
             _code_kind(),
         )
 
+    def memory_usage(self) -> MemoryUsage:
+        """What the memory alarm is judged on, measured now (for management and logs)."""
+        if self._monitor is None:  # not started: nothing held yet
+            self._monitor = ResourceMonitor(
+                self.config.memory_high_watermark, self.config.disk_free_limit, None
+            )
+        queues = (queue for vhost in self.vhosts.values() for queue in vhost.queues.values())
+        return self._monitor.memory_usage(queues, list(self.connections))
+
     async def _watch(self) -> None:
         """Raise and clear resource alarms; cancel consumers past the consumer timeout."""
         config = self.config
-        monitor = ResourceMonitor(
-            config.memory_high_watermark, config.disk_free_limit, config.data_dir
-        )
+        assert self._monitor is not None
+        monitor = self._monitor
         measured: dict[str, bool] = {}
         while True:
             await asyncio.sleep(config.resource_check_interval)
-            for resource, active in monitor.check().items():
+            try:
+                usage = self.memory_usage()
+                due = monitor.check(usage)
+            except Exception:  # one bad measurement must not end alarm checks for good
+                log.exception("resource check failed")
+                continue
+            for resource, active in due.items():
                 # Act on changes only, so an alarm raised by hand (tests) is left alone.
                 if active != measured.get(resource, False):
                     measured[resource] = active
-                    log.warning("%s alarm %s", resource, "raised" if active else "cleared")
+                    state = "raised" if active else "cleared"
+                    if resource == "memory":
+                        log.warning("memory alarm %s: %s", state, usage.describe())
+                    else:
+                        log.warning("%s alarm %s", resource, state)
                     self.set_alarm(resource, active)
             if config.consumer_timeout:
                 deadline = time.monotonic() - config.consumer_timeout / 1000
