@@ -426,3 +426,82 @@ def test_consumer_count_drops_when_consumer_connection_closes(connect, unique_na
         lambda: ch.queue_declare(q, passive=True).method.consumer_count == 0,
         message="consumer_count 0",
     )
+
+
+# ------------------------------------------------- queue.delete on the consuming channel
+
+
+def test_py_amqp_queue_delete_on_consuming_channel_returns_count(
+    broker_host, broker_port, unique_name, cleanup
+):
+    """RabbitMQ sends queue.delete-ok before basic.cancel; py-amqp (so kombu) raises
+    ConsumerCancelled out of queue_delete() when the cancel comes first."""
+    import amqp
+    import amqp.exceptions
+
+    q = cleanup.queue(unique_name("q"))
+    conn = amqp.Connection(f"{broker_host}:{broker_port}", userid="guest", password="guest")
+    conn.connect()
+    try:
+        ch = conn.channel()
+        ch.queue_declare(q)
+        for i in range(3):
+            ch.basic_publish(amqp.Message(f"m{i}".encode()), exchange="", routing_key=q)
+        wait_for(lambda: ch.queue_declare(q, passive=True).message_count == 3)
+        ch.basic_qos(0, 1, False)
+        delivered: list[bytes] = []
+        tag = ch.basic_consume(q, callback=lambda msg: delivered.append(msg.body))
+        while not delivered:
+            conn.drain_events(timeout=5)
+        # One delivery is unacked; two messages are still ready.
+        assert ch.queue_delete(q) == 2
+        assert delivered == [b"m0"]
+        # The cancel notification arrives after the delete-ok.
+        with pytest.raises(amqp.exceptions.ConsumerCancelled):
+            conn.drain_events(timeout=5)
+        assert tag not in ch.callbacks
+    finally:
+        if conn.connected:
+            conn.close()
+        else:
+            conn.collect()
+
+
+def test_queue_delete_ok_precedes_basic_cancel_on_the_wire(raw_client, unique_name, cleanup):
+    from pamqp import commands, header, heartbeat
+
+    q = cleanup.queue(unique_name("q"))
+    client = raw_client()
+    client.send(header.ProtocolHeader())
+    start = client.recv_method()
+    assert isinstance(start, commands.Connection.Start), start
+    client.send(
+        commands.Connection.StartOk(
+            client_properties={"product": "t", "capabilities": {"consumer_cancel_notify": True}},
+            mechanism="PLAIN",
+            response="\0guest\0guest",
+        )
+    )
+    tune = client.recv_method()
+    client.send(commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
+    client.send(commands.Connection.Open(virtual_host="/"))
+    assert isinstance(client.recv_method(), commands.Connection.OpenOk)
+    client.open_channel(1)
+    client.open_channel(2)
+    client.send(commands.Queue.Declare(queue=q), 1)
+    assert isinstance(client.recv_method(), commands.Queue.DeclareOk)
+    client.send(commands.Basic.Consume(queue=q, consumer_tag="c1"), 1)
+    assert isinstance(client.recv_method(), commands.Basic.ConsumeOk)
+    client.send(commands.Basic.Consume(queue=q, consumer_tag="c2"), 2)
+    assert isinstance(client.recv_method(), commands.Basic.ConsumeOk)
+    client.send(commands.Queue.Delete(queue=q), 1)
+    frames = []
+    while len(frames) < 3:
+        got = client.recv()
+        assert got is not None, "the broker closed the socket"
+        if not isinstance(got[1], heartbeat.Heartbeat):
+            frames.append((got[0], type(got[1]).__name__, getattr(got[1], "consumer_tag", None)))
+    # On the deleting channel delete-ok comes first; the other channel's cancel may come at
+    # any point (RabbitMQ's channels learn of the deletion independently).
+    assert [f for f in frames if f[0] == 1] == [(1, "DeleteOk", None), (1, "Cancel", "c1")]
+    assert (2, "Cancel", "c2") in frames

@@ -5,7 +5,7 @@ Error texts follow RabbitMQ's, since clients match on them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
@@ -314,10 +314,23 @@ class VirtualHost:
         return queue
 
     def delete_queue(
-        self, name: str, owner: object, *, if_unused: bool = False, if_empty: bool = False
+        self,
+        name: str,
+        owner: object,
+        *,
+        if_unused: bool = False,
+        if_empty: bool = False,
+        before_cancel: Callable[[int], None] | None = None,
     ) -> int:
+        """Delete ``name`` and return its message count.
+
+        ``before_cancel(count)`` runs after the queue is gone but before its consumers get
+        basic.cancel: RabbitMQ sends queue.delete-ok first, and py-amqp relies on that order.
+        """
         queue = self.queues.get(name)
         if queue is None:
+            if before_cancel is not None:
+                before_cancel(0)
             return 0  # idempotent, as in RabbitMQ
         if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
             raise self._locked(name)
@@ -326,10 +339,13 @@ class VirtualHost:
         if if_empty and queue.ready:
             raise ChannelError(PRECONDITION_FAILED, f"queue '{name}' {self._where()} not empty")
         count = queue.message_count
-        self.remove_queue(queue)
+        if before_cancel is None:
+            self.remove_queue(queue)
+        else:
+            self.remove_queue(queue, lambda: before_cancel(count))
         return count
 
-    def remove_queue(self, queue: Queue) -> None:
+    def remove_queue(self, queue: Queue, before_cancel: Callable[[], None] | None = None) -> None:
         """Delete a queue unconditionally (owner gone, auto-delete, explicit delete)."""
         if self.queues.get(queue.name) is not queue:
             return
@@ -340,10 +356,14 @@ class VirtualHost:
             self.definitions.remove_queue(self.name, queue.name)
         if queue.log is not None and self.logs is not None:
             self.logs.delete_queue(self.name, queue.name)
-        for consumer in list(queue.consumers):
+        consumers = list(queue.consumers)
+        for consumer in consumers:
             consumer.channel.forget_consumer(consumer.tag)
-            consumer.channel.sink.consumer_cancelled(consumer.tag)
         queue.consumers.clear()
+        if before_cancel is not None:
+            before_cancel()
+        for consumer in consumers:
+            consumer.channel.sink.consumer_cancelled(consumer.tag)
         queue.ready.clear()
         for exchange in list(self.exchanges.values()):
             if exchange.router.unbind_destination(queue):
