@@ -301,6 +301,7 @@ class Queue:
         log = self.log
         assert log is not None
         loaded = 0
+        max_priority = self.options.max_priority
         while self.paged and loaded < self.memory_budget // 2:
             run = self.paged[0]
             records = log.read(run.segment, run.offsets, run.next, PAGE_IN_BATCH)
@@ -309,8 +310,12 @@ class Queue:
                     record.exchange, record.routing_key, record.properties_raw, record.body
                 )
                 redelivered = record.seq in self.recovered_delivered
+                # A priority queue's level comes from the stored properties.
+                priority = 0 if max_priority is None else min(message.priority, max_priority)
                 self.ready.append(
-                    QueueEntry(record.seq, message, redelivered, run.segment, record.expires)
+                    QueueEntry(
+                        record.seq, message, redelivered, run.segment, record.expires, priority
+                    )
                 )
                 if record.expires:
                     self._ttl_seen = True
