@@ -505,3 +505,55 @@ def test_queue_delete_ok_precedes_basic_cancel_on_the_wire(raw_client, unique_na
     # any point (RabbitMQ's channels learn of the deletion independently).
     assert [f for f in frames if f[0] == 1] == [(1, "DeleteOk", None), (1, "Cancel", "c1")]
     assert (2, "Cancel", "c2") in frames
+
+
+# ------------------------------------------------------ durable declares on a full disk
+
+
+@pytest.mark.leveret_only
+def test_durable_declare_on_a_full_disk_is_refused_cleanly(tmp_path):
+    """The definitions database cannot grow (SQLITE_FULL, injected with SQLite's
+    max_page_count since CI cannot fill a real disk): a durable declare is refused with a
+    channel error, the connection stays usable, and nothing is left half-declared."""
+    import leveret
+
+    with leveret.Broker(data_dir=tmp_path) as broker:
+        db = broker.node.definitions.db  # type: ignore[attr-defined]
+
+        def set_limit(pages: int | None) -> None:
+            if pages is None:
+                pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count={pages}")
+
+        conn = pika.BlockingConnection(pika.URLParameters(broker.url))
+        ch = conn.channel()
+        ch.exchange_declare("events", "direct", durable=True)
+        broker._call(lambda: set_limit(None))
+        declared = []
+        refused = None
+        for n in range(10_000):
+            try:
+                ch.queue_declare(f"q{n}", durable=True)
+            except pika.exceptions.ChannelClosedByBroker as error:
+                refused = (f"q{n}", error)
+                break
+            declared.append(f"q{n}")
+        assert refused is not None
+        name, error = refused
+        assert (error.reply_code, error.reply_text) == (
+            506,
+            f"RESOURCE_ERROR - cannot store queue '{name}' in vhost '/': database or disk is full",
+        )
+        assert conn.is_open
+        ch = conn.channel()
+        with channel_closed(404, no_queue(name)):
+            ch.queue_declare(name, passive=True)
+        ch = conn.channel()
+        ch.queue_declare("transient", durable=False)  # needs no store: still works
+        ch.queue_bind("transient", "events", "k")
+        assert [q.name for q in broker.queues() if q.name == name] == []
+        broker._call(lambda: set_limit(1 << 30))
+        ch.queue_declare(name, durable=True)
+        conn.close()
+    with leveret.Broker(data_dir=tmp_path) as broker:
+        assert {q.name for q in broker.queues()} == {*declared, name}

@@ -36,7 +36,14 @@ from leveret.amqp.spec import BasicProperties
 from leveret.broker.message import Message
 from leveret.broker.queue import Queue
 from leveret.broker.vhost import VirtualHost
-from leveret.store.base import StoredMessage
+from leveret.store.base import (
+    BindingDefinition,
+    DefinitionStore,
+    ExchangeDefinition,
+    QueueDefinition,
+    StoredMessage,
+    StoreFailure,
+)
 from leveret.store.memory import MemoryDefinitionStore
 from leveret.store.message_store import MessageStore, Runner, queue_directory_name
 
@@ -289,6 +296,45 @@ PERSISTENT = BasicProperties(delivery_mode=2).encode()
 TRANSIENT = BasicProperties(delivery_mode=1).encode()
 
 
+class SimulatedDefinitionStore(MemoryDefinitionStore):
+    """Durable definitions kept on ``disk``: while ``disk.full``, every write raises
+    ``StoreFailure`` having changed nothing, as SQLite does with SQLITE_FULL (which
+    tests/store/test_definitions_full_disk.py checks on a real SQLite file)."""
+
+    def __init__(self, disk: SimulatedDisk):
+        super().__init__()
+        self.disk = disk
+
+    def _write(self) -> None:
+        if self.disk.full:
+            self.disk.enospc_count += 1
+            raise StoreFailure("database or disk is full")
+
+    def add_exchange(self, exchange: ExchangeDefinition) -> None:
+        self._write()
+        super().add_exchange(exchange)
+
+    def remove_exchange(self, vhost: str, name: str) -> None:
+        self._write()
+        super().remove_exchange(vhost, name)
+
+    def add_queue(self, queue: QueueDefinition) -> None:
+        self._write()
+        super().add_queue(queue)
+
+    def remove_queue(self, vhost: str, name: str) -> None:
+        self._write()
+        super().remove_queue(vhost, name)
+
+    def add_binding(self, binding: BindingDefinition) -> None:
+        self._write()
+        super().add_binding(binding)
+
+    def remove_binding(self, binding: BindingDefinition) -> None:
+        self._write()
+        super().remove_binding(binding)
+
+
 def make_message(n: int, *, persistent: bool, padding: int = 0, queue: str = "q") -> Message:
     """Message number ``n``: its body starts with the number, so tests can tell them apart."""
     body = b"m%08d." % n + bytes((n + i) % 251 for i in range(padding))
@@ -374,7 +420,7 @@ class Rig:
     def __init__(
         self,
         disk: SimulatedDisk,
-        definitions: MemoryDefinitionStore,
+        definitions: DefinitionStore,
         *,
         runner: Runner | None = None,
         segment_size: int = 4096,
