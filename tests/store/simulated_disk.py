@@ -472,7 +472,7 @@ class Rig:
 def peek(queue: Queue) -> list[tuple[int, bool]]:
     """(message id, redelivered) of every ready message in queue order, without taking any."""
     found = [(message_id(entry.message), entry.redelivered) for entry in queue.ready]
-    for run in queue.paged:
+    for run in queue.paged_runs():
         assert queue.log is not None
         for record in queue.log.read(run.segment, run.offsets, run.next, len(run)):
             found.append((message_id(record), record.seq in queue.recovered_delivered))
