@@ -335,9 +335,16 @@ class SimulatedDefinitionStore(MemoryDefinitionStore):
         super().remove_binding(binding)
 
 
-def make_message(n: int, *, persistent: bool, padding: int = 0, queue: str = "q") -> Message:
+def make_message(
+    n: int, *, persistent: bool, padding: int = 0, queue: str = "q", priority: int | None = None
+) -> Message:
     """Message number ``n``: its body starts with the number, so tests can tell them apart."""
     body = b"m%08d." % n + bytes((n + i) % 251 for i in range(padding))
+    if priority is not None:
+        mode = 2 if persistent else 1
+        return Message(
+            "", queue, BasicProperties(delivery_mode=mode, priority=priority).encode(), body
+        )
     return Message("", queue, PERSISTENT if persistent else TRANSIENT, body)
 
 
