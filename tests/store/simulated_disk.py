@@ -28,13 +28,14 @@ from __future__ import annotations
 import errno
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.message import Message
 from leveret.broker.queue import Queue
+from leveret.broker.ready import PagedRun, PriorityReady
 from leveret.broker.vhost import VirtualHost
 from leveret.store.base import (
     BindingDefinition,
@@ -477,9 +478,26 @@ class Rig:
 
 
 def peek(queue: Queue) -> list[tuple[int, bool]]:
-    """(message id, redelivered) of every ready message in queue order, without taking any."""
-    found = [(message_id(entry.message), entry.redelivered) for entry in queue.ready]
-    for run in queue.paged_runs():
+    """(message id, redelivered) of every ready message in queue order, without taking any.
+
+    A priority queue serves level by level, highest first: in each level the messages in
+    memory come before the paged ones."""
+    levels = queue.paged_levels
+    if levels is None:
+        found = [(message_id(entry.message), entry.redelivered) for entry in queue.ready]
+        return found + _peek_runs(queue, queue.paged)
+    ready = queue.ready
+    assert isinstance(ready, PriorityReady)
+    found = []
+    for index in range(len(levels) - 1, -1, -1):
+        found += [(message_id(entry.message), entry.redelivered) for entry in ready.level(index)]
+        found += _peek_runs(queue, levels[index])
+    return found
+
+
+def _peek_runs(queue: Queue, runs: Iterable[PagedRun]) -> list[tuple[int, bool]]:
+    found = []
+    for run in runs:
         assert queue.log is not None
         for record in queue.log.read(run.segment, run.offsets, run.next, len(run)):
             found.append((message_id(record), record.seq in queue.recovered_delivered))

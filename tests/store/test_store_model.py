@@ -310,10 +310,6 @@ class PriorityStoreModel(StoreModel):
     def _key(self, msg_id: int) -> tuple[int, int]:
         return (-min(priority_of(msg_id), MAX_PRIORITY), msg_id)
 
-    def _found(self) -> list[int]:
-        # peek lists memory before disk: queue order is checked by get, not here.
-        return sorted((i for i, _ in peek(self.queue)), key=self._key)
-
 
 PriorityStoreModel.TestCase.settings = StoreModel.TestCase.settings
 TestPriorityStoreModel = PriorityStoreModel.TestCase

@@ -59,6 +59,10 @@ class PriorityReady:
                 return level[0]
         raise IndexError("empty")
 
+    def level(self, index: int) -> deque[QueueEntry]:
+        """The ready messages of one priority level, oldest first (for inspection)."""
+        return self._levels[index]
+
     def top(self) -> int:
         """The highest level holding a message, -1 when empty."""
         levels = self._levels
