@@ -16,7 +16,8 @@ of that file (until then a crash brings the old durable content back).
 
 Fault injection:
 
-* ``disk.full = True``: every ``write`` raises ``OSError(ENOSPC)`` having appended nothing.
+* ``disk.full = True``: every ``write`` raises ``OSError(ENOSPC)`` having appended nothing,
+  and so does ``makedirs`` of a directory that does not exist yet.
 * ``disk.fail_sync = True``: every ``sync`` raises ``OSError(EIO)``; nothing becomes durable.
 * ``disk.crash_after(n)``: the ``n``-th mutating operation from now (write, sync, create,
   remove, truncate, sync_dir) raises ``PowerLoss`` instead of happening, and so does every
@@ -243,6 +244,9 @@ class SimulatedDisk:
     def makedirs(self, path: Path) -> None:
         self._alive()
         key = PurePosixPath(_key(path))
+        if self.full and str(key) not in self.dirs:
+            self.enospc_count += 1
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)", str(key))
         for directory in (key, *key.parents):
             self.dirs.add(str(directory))
 

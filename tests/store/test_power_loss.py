@@ -628,3 +628,25 @@ def test_enospc_during_compaction_keeps_live_messages() -> None:
     rig = boot(disk, defs, **size)
     found = ids_in(rig.vhost.queues["q"])
     assert 1 in found and 2 in found  # confirmed and never acked
+
+
+def test_first_publish_to_a_new_queue_on_a_full_disk_is_nacked() -> None:
+    """The queue's directory cannot be created: the publish is nacked like any failed
+    write (no exception out of publish), and works once space returns."""
+    disk, defs = SimulatedDisk(), MemoryDefinitionStore()
+    rig = boot(disk, defs)
+    queue = rig.declare()
+    disk.full = True
+    confirms: list[bool] = []
+    rig.publish(make_message(1, persistent=True), confirms.append)
+    rig.run()
+    assert confirms == [False]
+    assert disk.enospc_count > 0
+    disk.full = False
+    rig.publish(make_message(2, persistent=True), confirms.append)
+    rig.run()
+    assert confirms == [False, True]
+    assert queue.message_count == 2
+    disk.crash()
+    rig = boot(disk, defs)
+    assert 2 in ids_in(rig.vhost.queues["q"])
