@@ -557,3 +557,34 @@ def test_durable_declare_on_a_full_disk_is_refused_cleanly(tmp_path):
         conn.close()
     with leveret.Broker(data_dir=tmp_path) as broker:
         assert {q.name for q in broker.queues()} == {*declared, name}
+
+
+def test_kombu_queue_delete_while_consuming_on_the_same_channel(broker_url, unique_name, cleanup):
+    import amqp.exceptions
+    import kombu
+
+    name = cleanup.queue(unique_name("q"))
+    conn = kombu.Connection(broker_url, connect_timeout=10)
+    conn.connect()
+    try:
+        ch = conn.channel()
+        queue = kombu.Queue(name, channel=ch)
+        queue.declare()
+        producer = kombu.Producer(ch)
+        for _ in range(3):
+            producer.publish(b"x", routing_key=name)
+        wait_for(lambda: queue.queue_declare(passive=True).message_count == 3)
+        received = []
+        consumer = kombu.Consumer(
+            ch, queues=[queue], callbacks=[lambda body, msg: received.append(body)]
+        )
+        consumer.qos(prefetch_count=1)
+        consumer.consume()
+        conn.drain_events(timeout=5)
+        assert received == [b"x"]
+        assert queue.delete() == 2
+        # The cancel notification comes after the delete-ok.
+        with pytest.raises(amqp.exceptions.ConsumerCancelled):
+            conn.drain_events(timeout=5)
+    finally:
+        conn.release()
