@@ -426,3 +426,165 @@ def test_consumer_count_drops_when_consumer_connection_closes(connect, unique_na
         lambda: ch.queue_declare(q, passive=True).method.consumer_count == 0,
         message="consumer_count 0",
     )
+
+
+# ------------------------------------------------- queue.delete on the consuming channel
+
+
+def test_py_amqp_queue_delete_on_consuming_channel_returns_count(
+    broker_host, broker_port, unique_name, cleanup
+):
+    """RabbitMQ sends queue.delete-ok before basic.cancel; py-amqp (so kombu) raises
+    ConsumerCancelled out of queue_delete() when the cancel comes first."""
+    import amqp
+    import amqp.exceptions
+
+    q = cleanup.queue(unique_name("q"))
+    conn = amqp.Connection(f"{broker_host}:{broker_port}", userid="guest", password="guest")
+    conn.connect()
+    try:
+        ch = conn.channel()
+        ch.queue_declare(q)
+        for i in range(3):
+            ch.basic_publish(amqp.Message(f"m{i}".encode()), exchange="", routing_key=q)
+        wait_for(lambda: ch.queue_declare(q, passive=True).message_count == 3)
+        ch.basic_qos(0, 1, False)
+        delivered: list[bytes] = []
+        tag = ch.basic_consume(q, callback=lambda msg: delivered.append(msg.body))
+        while not delivered:
+            conn.drain_events(timeout=5)
+        # One delivery is unacked; two messages are still ready.
+        assert ch.queue_delete(q) == 2
+        assert delivered == [b"m0"]
+        # The cancel notification arrives after the delete-ok.
+        with pytest.raises(amqp.exceptions.ConsumerCancelled):
+            conn.drain_events(timeout=5)
+        assert tag not in ch.callbacks
+    finally:
+        if conn.connected:
+            conn.close()
+        else:
+            conn.collect()
+
+
+def test_queue_delete_ok_precedes_basic_cancel_on_the_wire(raw_client, unique_name, cleanup):
+    from pamqp import commands, header, heartbeat
+
+    q = cleanup.queue(unique_name("q"))
+    client = raw_client()
+    client.send(header.ProtocolHeader())
+    start = client.recv_method()
+    assert isinstance(start, commands.Connection.Start), start
+    client.send(
+        commands.Connection.StartOk(
+            client_properties={"product": "t", "capabilities": {"consumer_cancel_notify": True}},
+            mechanism="PLAIN",
+            response="\0guest\0guest",
+        )
+    )
+    tune = client.recv_method()
+    client.send(commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
+    client.send(commands.Connection.Open(virtual_host="/"))
+    assert isinstance(client.recv_method(), commands.Connection.OpenOk)
+    client.open_channel(1)
+    client.open_channel(2)
+    client.send(commands.Queue.Declare(queue=q), 1)
+    assert isinstance(client.recv_method(), commands.Queue.DeclareOk)
+    client.send(commands.Basic.Consume(queue=q, consumer_tag="c1"), 1)
+    assert isinstance(client.recv_method(), commands.Basic.ConsumeOk)
+    client.send(commands.Basic.Consume(queue=q, consumer_tag="c2"), 2)
+    assert isinstance(client.recv_method(), commands.Basic.ConsumeOk)
+    client.send(commands.Queue.Delete(queue=q), 1)
+    frames = []
+    while len(frames) < 3:
+        got = client.recv()
+        assert got is not None, "the broker closed the socket"
+        if not isinstance(got[1], heartbeat.Heartbeat):
+            frames.append((got[0], type(got[1]).__name__, getattr(got[1], "consumer_tag", None)))
+    # On the deleting channel delete-ok comes first; the other channel's cancel may come at
+    # any point (RabbitMQ's channels learn of the deletion independently).
+    assert [f for f in frames if f[0] == 1] == [(1, "DeleteOk", None), (1, "Cancel", "c1")]
+    assert (2, "Cancel", "c2") in frames
+
+
+# ------------------------------------------------------ durable declares on a full disk
+
+
+@pytest.mark.leveret_only
+def test_durable_declare_on_a_full_disk_is_refused_cleanly(tmp_path):
+    """The definitions database cannot grow (SQLITE_FULL, injected with SQLite's
+    max_page_count since CI cannot fill a real disk): a durable declare is refused with a
+    channel error, the connection stays usable, and nothing is left half-declared."""
+    import leveret
+
+    with leveret.Broker(data_dir=tmp_path) as broker:
+        db = broker.node.definitions.db  # type: ignore[attr-defined]
+
+        def set_limit(pages: int | None) -> None:
+            if pages is None:
+                pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count={pages}")
+
+        conn = pika.BlockingConnection(pika.URLParameters(broker.url))
+        ch = conn.channel()
+        ch.exchange_declare("events", "direct", durable=True)
+        broker._call(lambda: set_limit(None))
+        declared = []
+        refused = None
+        for n in range(10_000):
+            try:
+                ch.queue_declare(f"q{n}", durable=True)
+            except pika.exceptions.ChannelClosedByBroker as error:
+                refused = (f"q{n}", error)
+                break
+            declared.append(f"q{n}")
+        assert refused is not None
+        name, error = refused
+        assert (error.reply_code, error.reply_text) == (
+            506,
+            f"RESOURCE_ERROR - cannot store queue '{name}' in vhost '/': database or disk is full",
+        )
+        assert conn.is_open
+        ch = conn.channel()
+        with channel_closed(404, no_queue(name)):
+            ch.queue_declare(name, passive=True)
+        ch = conn.channel()
+        ch.queue_declare("transient", durable=False)  # needs no store: still works
+        ch.queue_bind("transient", "events", "k")
+        assert [q.name for q in broker.queues() if q.name == name] == []
+        broker._call(lambda: set_limit(1 << 30))
+        ch.queue_declare(name, durable=True)
+        conn.close()
+    with leveret.Broker(data_dir=tmp_path) as broker:
+        assert {q.name for q in broker.queues()} == {*declared, name}
+
+
+def test_kombu_queue_delete_while_consuming_on_the_same_channel(broker_url, unique_name, cleanup):
+    import amqp.exceptions
+    import kombu
+
+    name = cleanup.queue(unique_name("q"))
+    conn = kombu.Connection(broker_url, connect_timeout=10)
+    conn.connect()
+    try:
+        ch = conn.channel()
+        queue = kombu.Queue(name, channel=ch)
+        queue.declare()
+        producer = kombu.Producer(ch)
+        for _ in range(3):
+            producer.publish(b"x", routing_key=name)
+        wait_for(lambda: queue.queue_declare(passive=True).message_count == 3)
+        received = []
+        consumer = kombu.Consumer(
+            ch, queues=[queue], callbacks=[lambda body, msg: received.append(body)]
+        )
+        consumer.qos(prefetch_count=1)
+        consumer.consume()
+        conn.drain_events(timeout=5)
+        assert received == [b"x"]
+        assert queue.delete() == 2
+        # The cancel notification comes after the delete-ok.
+        with pytest.raises(amqp.exceptions.ConsumerCancelled):
+            conn.drain_events(timeout=5)
+    finally:
+        conn.release()

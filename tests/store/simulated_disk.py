@@ -16,7 +16,8 @@ of that file (until then a crash brings the old durable content back).
 
 Fault injection:
 
-* ``disk.full = True``: every ``write`` raises ``OSError(ENOSPC)`` having appended nothing.
+* ``disk.full = True``: every ``write`` raises ``OSError(ENOSPC)`` having appended nothing,
+  and so does ``makedirs`` of a directory that does not exist yet.
 * ``disk.fail_sync = True``: every ``sync`` raises ``OSError(EIO)``; nothing becomes durable.
 * ``disk.crash_after(n)``: the ``n``-th mutating operation from now (write, sync, create,
   remove, truncate, sync_dir) raises ``PowerLoss`` instead of happening, and so does every
@@ -28,15 +29,23 @@ from __future__ import annotations
 import errno
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.message import Message
 from leveret.broker.queue import Queue
+from leveret.broker.ready import PagedRun, PriorityReady
 from leveret.broker.vhost import VirtualHost
-from leveret.store.base import StoredMessage
+from leveret.store.base import (
+    BindingDefinition,
+    DefinitionStore,
+    ExchangeDefinition,
+    QueueDefinition,
+    StoredMessage,
+    StoreFailure,
+)
 from leveret.store.memory import MemoryDefinitionStore
 from leveret.store.message_store import MessageStore, Runner, queue_directory_name
 
@@ -235,6 +244,9 @@ class SimulatedDisk:
     def makedirs(self, path: Path) -> None:
         self._alive()
         key = PurePosixPath(_key(path))
+        if self.full and str(key) not in self.dirs:
+            self.enospc_count += 1
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)", str(key))
         for directory in (key, *key.parents):
             self.dirs.add(str(directory))
 
@@ -289,9 +301,55 @@ PERSISTENT = BasicProperties(delivery_mode=2).encode()
 TRANSIENT = BasicProperties(delivery_mode=1).encode()
 
 
-def make_message(n: int, *, persistent: bool, padding: int = 0, queue: str = "q") -> Message:
+class SimulatedDefinitionStore(MemoryDefinitionStore):
+    """Durable definitions kept on ``disk``: while ``disk.full``, every write raises
+    ``StoreFailure`` having changed nothing, as SQLite does with SQLITE_FULL (which
+    tests/store/test_definitions_full_disk.py checks on a real SQLite file)."""
+
+    def __init__(self, disk: SimulatedDisk):
+        super().__init__()
+        self.disk = disk
+
+    def _write(self) -> None:
+        if self.disk.full:
+            self.disk.enospc_count += 1
+            raise StoreFailure("database or disk is full")
+
+    def add_exchange(self, exchange: ExchangeDefinition) -> None:
+        self._write()
+        super().add_exchange(exchange)
+
+    def remove_exchange(self, vhost: str, name: str) -> None:
+        self._write()
+        super().remove_exchange(vhost, name)
+
+    def add_queue(self, queue: QueueDefinition) -> None:
+        self._write()
+        super().add_queue(queue)
+
+    def remove_queue(self, vhost: str, name: str) -> None:
+        self._write()
+        super().remove_queue(vhost, name)
+
+    def add_binding(self, binding: BindingDefinition) -> None:
+        self._write()
+        super().add_binding(binding)
+
+    def remove_binding(self, binding: BindingDefinition) -> None:
+        self._write()
+        super().remove_binding(binding)
+
+
+def make_message(
+    n: int, *, persistent: bool, padding: int = 0, queue: str = "q", priority: int | None = None
+) -> Message:
     """Message number ``n``: its body starts with the number, so tests can tell them apart."""
     body = b"m%08d." % n + bytes((n + i) % 251 for i in range(padding))
+    if priority is not None:
+        mode = 2 if persistent else 1
+        return Message(
+            "", queue, BasicProperties(delivery_mode=mode, priority=priority).encode(), body
+        )
     return Message("", queue, PERSISTENT if persistent else TRANSIENT, body)
 
 
@@ -374,7 +432,7 @@ class Rig:
     def __init__(
         self,
         disk: SimulatedDisk,
-        definitions: MemoryDefinitionStore,
+        definitions: DefinitionStore,
         *,
         runner: Runner | None = None,
         segment_size: int = 4096,
@@ -424,9 +482,26 @@ class Rig:
 
 
 def peek(queue: Queue) -> list[tuple[int, bool]]:
-    """(message id, redelivered) of every ready message in queue order, without taking any."""
-    found = [(message_id(entry.message), entry.redelivered) for entry in queue.ready]
-    for run in queue.paged:
+    """(message id, redelivered) of every ready message in queue order, without taking any.
+
+    A priority queue serves level by level, highest first: in each level the messages in
+    memory come before the paged ones."""
+    levels = queue.paged_levels
+    if levels is None:
+        found = [(message_id(entry.message), entry.redelivered) for entry in queue.ready]
+        return found + _peek_runs(queue, queue.paged)
+    ready = queue.ready
+    assert isinstance(ready, PriorityReady)
+    found = []
+    for index in range(len(levels) - 1, -1, -1):
+        found += [(message_id(entry.message), entry.redelivered) for entry in ready.level(index)]
+        found += _peek_runs(queue, levels[index])
+    return found
+
+
+def _peek_runs(queue: Queue, runs: Iterable[PagedRun]) -> list[tuple[int, bool]]:
+    found = []
+    for run in runs:
         assert queue.log is not None
         for record in queue.log.read(run.segment, run.offsets, run.next, len(run)):
             found.append((message_id(record), record.seq in queue.recovered_delivered))

@@ -43,6 +43,12 @@ from .simulated_disk import (
 
 SEGMENT_SIZE = 4096
 MEMORY_BUDGET = 2048
+MAX_PRIORITY = 4
+
+
+def priority_of(msg_id: int) -> int:
+    """Mixed priorities, some above the queue's maximum (they count as the maximum)."""
+    return (msg_id * 5) % 7
 
 
 @dataclass
@@ -65,8 +71,11 @@ class Violations:
 class Workload:
     """A random workload against one rig; ``rebuild`` after each crash."""
 
-    def __init__(self, seed: int, *, torn: bool, dodge_read_flush: bool = False):
+    def __init__(
+        self, seed: int, *, torn: bool, dodge_read_flush: bool = False, priority: bool = False
+    ):
         self.dodge_read_flush = dodge_read_flush
+        self.priority = priority  # a priority queue (x-max-priority 4), mixed priorities
         self.rng = random.Random(seed)
         self.seed = seed
         self.torn = torn
@@ -82,7 +91,10 @@ class Workload:
             segment_size=SEGMENT_SIZE,
             memory_budget=MEMORY_BUDGET,
         )
-        self.queue: Queue = self.rig.declare("q")
+        arguments = {"x-max-priority": MAX_PRIORITY} if priority else None
+        self.queue: Queue = self.rig.vhost.declare_queue(
+            "q", None, durable=True, arguments=arguments
+        )
         self._new_channel()
 
     @property
@@ -142,7 +154,16 @@ class Workload:
             if ok:
                 msg.confirmed = True
 
-        self.rig.publish(make_message(n, persistent=persistent, padding=padding), confirm)
+        priority = priority_of(n) if self.priority else None
+        self.rig.publish(
+            make_message(n, persistent=persistent, padding=padding, priority=priority), confirm
+        )
+
+    def key(self, msg_id: int) -> tuple[int, int]:
+        """Queue order of messages never put back: by priority level, then FIFO."""
+        if not self.priority:
+            return (0, msg_id)
+        return (-min(priority_of(msg_id), MAX_PRIORITY), msg_id)
 
     def get(self) -> None:
         no_ack = self.rng.random() < 0.3
@@ -310,10 +331,10 @@ class Workload:
                 f"{where}: message_count {self.queue.message_count} but {len(found)} messages"
             )
         plain = [i for i in ids if not self.msgs[i].requeued and not self.msgs[i].delivered]
-        if plain != sorted(plain):
+        if plain != sorted(plain, key=self.key):
             self.violations.order.append(f"{where}: never-delivered out of order: {plain}")
         first_time = [i for i in ids if not self.msgs[i].requeued]
-        if first_time != sorted(first_time):
+        if first_time != sorted(first_time, key=self.key):
             self.violations.order.append(f"{where}: never-requeued out of order: {first_time}")
         # What came back is on disk now: it is as good as confirmed; the rest is gone.
         for msg in self.msgs.values():
@@ -326,8 +347,10 @@ class Workload:
                 msg.confirmed = False
 
 
-def run_workload(seed: int, *, torn: bool, epochs: int = 6, steps: int = 90) -> Workload:
-    workload = Workload(seed, torn=torn)
+def run_workload(
+    seed: int, *, torn: bool, epochs: int = 6, steps: int = 90, priority: bool = False
+) -> Workload:
+    workload = Workload(seed, torn=torn, priority=priority)
     for _ in range(epochs):
         workload.epoch(steps)
     return workload
@@ -369,6 +392,15 @@ def test_power_loss_with_store_synced_before_reads() -> None:
             workload.epoch(90)
         errors += workload.violations.durability
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_power_loss_in_a_priority_queue_keeps_messages_and_priority_order(seed: int) -> None:
+    """The same workload over a durable priority queue, which pages by level."""
+    workload = run_workload(seed, torn=seed % 2 == 1, priority=True)
+    assert workload.crashes == 6
+    violations = workload.violations.durability + workload.violations.order
+    assert not violations, "\n".join(violations)
 
 
 def test_power_loss_keeps_fifo_order_of_first_deliveries() -> None:
@@ -596,3 +628,25 @@ def test_enospc_during_compaction_keeps_live_messages() -> None:
     rig = boot(disk, defs, **size)
     found = ids_in(rig.vhost.queues["q"])
     assert 1 in found and 2 in found  # confirmed and never acked
+
+
+def test_first_publish_to_a_new_queue_on_a_full_disk_is_nacked() -> None:
+    """The queue's directory cannot be created: the publish is nacked like any failed
+    write (no exception out of publish), and works once space returns."""
+    disk, defs = SimulatedDisk(), MemoryDefinitionStore()
+    rig = boot(disk, defs)
+    queue = rig.declare()
+    disk.full = True
+    confirms: list[bool] = []
+    rig.publish(make_message(1, persistent=True), confirms.append)
+    rig.run()
+    assert confirms == [False]
+    assert disk.enospc_count > 0
+    disk.full = False
+    rig.publish(make_message(2, persistent=True), confirms.append)
+    rig.run()
+    assert confirms == [False, True]
+    assert queue.message_count == 2
+    disk.crash()
+    rig = boot(disk, defs)
+    assert 2 in ids_in(rig.vhost.queues["q"])

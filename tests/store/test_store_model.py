@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from leveret.broker.channel import Channel
+from leveret.broker.message import Message
 from leveret.broker.queue import Queue
 from leveret.store.memory import MemoryDefinitionStore
 
@@ -51,7 +52,7 @@ class StoreModel(RuleBasedStateMachine):
         self.disk = SimulatedDisk()
         self.definitions = MemoryDefinitionStore()
         self.rig = Rig(self.disk, self.definitions, **SIZES)
-        self.queue: Queue = self.rig.declare("q")
+        self.queue: Queue = self._declare()
         self.msgs: dict[int, Msg] = {}
         self.ready: set[int] = set()  # ids the queue holds (in memory or paged)
         self.next_id = 1
@@ -70,13 +71,32 @@ class StoreModel(RuleBasedStateMachine):
         self.consumers: dict[str, bool] = {}
         self.serial = 0
 
+    # -- what a variant of the model changes ----------------------------------------------
+
+    def _declare(self) -> Queue:
+        return self.rig.declare("q")
+
+    def _message(self, n: int, persistent: bool, padding: int) -> Message:
+        return make_message(n, persistent=persistent, padding=padding)
+
+    def _key(self, msg_id: int) -> tuple[int, int]:
+        """Messages leave the queue in this order (requeued ones aside)."""
+        return (0, msg_id)
+
+    def _found(self) -> list[int]:
+        """The ids peek finds, in queue order."""
+        return [i for i, _ in peek(self.queue)]
+
     # -- helpers --------------------------------------------------------------------------
 
     def _taken(self, msg_id: int, no_ack: bool, tag: int) -> None:
         assert msg_id in self.ready, f"message {msg_id} delivered but not in the queue"
-        older = [i for i in self.ready if i < msg_id and not self.msgs[i].requeued]
+        key = self._key(msg_id)
+        older = [i for i in self.ready if self._key(i) < key and not self.msgs[i].requeued]
         if not self.msgs[msg_id].requeued:
             assert not older, f"FIFO: {msg_id} delivered before older {older}"
+        higher = [i for i in self.ready if self._key(i)[0] < key[0]]
+        assert not higher, f"priority: {msg_id} delivered before {higher}"
         self.ready.discard(msg_id)
         if no_ack:
             self._settle([msg_id])
@@ -118,7 +138,7 @@ class StoreModel(RuleBasedStateMachine):
             msg.confirmed = ok
 
         self.ready.add(msg.id)
-        self.rig.publish(make_message(msg.id, persistent=persistent, padding=padding), confirm)
+        self.rig.publish(self._message(msg.id, persistent, padding), confirm)
         self._absorb()
 
     @rule()
@@ -203,11 +223,11 @@ class StoreModel(RuleBasedStateMachine):
         self.runner.run_all()
         self.rig.store.close()
         expected = sorted(
-            i for i in self.ready | set(self.unacked.values()) if self.msgs[i].persistent
+            (i for i in self.ready | set(self.unacked.values()) if self.msgs[i].persistent),
+            key=self._key,
         )
         self._reboot()
-        found = [i for i, _ in peek(self.queue)]
-        assert found == expected
+        assert self._found() == expected
 
     @rule()
     def dirty_restart(self) -> None:
@@ -216,14 +236,14 @@ class StoreModel(RuleBasedStateMachine):
         held = self.ready | set(self.unacked.values())
         must = {i for i in held if self.msgs[i].persistent and self.msgs[i].confirmed}
         self._reboot()
-        found = [i for i, _ in peek(self.queue)]
+        found = self._found()
         for i in found:
             msg = self.msgs[i]
             assert msg.persistent, f"transient message {i} survived"
             assert not msg.settle_durable, f"message {i} is back after a synced settle"
         assert must <= set(found), f"confirmed messages lost: {sorted(must - set(found))}"
         first = [i for i in found if not self.msgs[i].requeued and not self.msgs[i].delivered]
-        assert first == sorted(first)
+        assert first == sorted(first, key=self._key)
 
     def _reboot(self) -> None:
         held = set(self.unacked.values())
@@ -265,3 +285,31 @@ StoreModel.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestStoreModel = StoreModel.TestCase
+
+
+MAX_PRIORITY = 3
+
+
+def priority_of(msg_id: int) -> int:
+    """Mixed priorities, some above the queue's maximum (they count as the maximum)."""
+    return (msg_id * 7) % 6
+
+
+class PriorityStoreModel(StoreModel):
+    """The same model over a durable priority queue (x-max-priority): it pages by level,
+    and priority order must survive restarts and power loss."""
+
+    def _declare(self) -> Queue:
+        return self.rig.vhost.declare_queue(
+            "q", None, durable=True, arguments={"x-max-priority": MAX_PRIORITY}
+        )
+
+    def _message(self, n: int, persistent: bool, padding: int) -> Message:
+        return make_message(n, persistent=persistent, padding=padding, priority=priority_of(n))
+
+    def _key(self, msg_id: int) -> tuple[int, int]:
+        return (-min(priority_of(msg_id), MAX_PRIORITY), msg_id)
+
+
+PriorityStoreModel.TestCase.settings = StoreModel.TestCase.settings
+TestPriorityStoreModel = PriorityStoreModel.TestCase

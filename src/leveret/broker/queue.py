@@ -3,7 +3,8 @@
 A durable queue has a message log. Persistent messages are appended to it; once the
 messages held in memory pass the queue's memory budget, new messages (persistent or not)
 go only to the log and are read back in order when the in-memory part runs low. Every
-message in the log has a higher sequence number than every message in memory.
+message in the log has a higher sequence number than every message in memory (in a
+priority queue: than every message of its priority level in memory).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock, SystemClock
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue_options import QueueOptions
-from leveret.broker.ready import PriorityReady
+from leveret.broker.ready import PagedRun, PriorityReady, purge_levels
 
 if TYPE_CHECKING:
     from leveret.broker.consumer import Consumer
@@ -41,20 +42,6 @@ FLOW_MESSAGES = 20_000
 FLOW_BYTES = 32 * 1024 * 1024
 
 Scheduler = Callable[[Callable[[], None]], object]
-
-
-class PagedRun:
-    """Messages of one log segment that are on disk only: their offsets, in order."""
-
-    __slots__ = ("next", "offsets", "segment")
-
-    def __init__(self, segment: Any, offsets: array[int] | None = None):
-        self.segment = segment
-        self.offsets: array[int] = offsets if offsets is not None else array("q")
-        self.next = 0
-
-    def __len__(self) -> int:
-        return len(self.offsets) - self.next
 
 
 class Queue:
@@ -90,6 +77,7 @@ class Queue:
         "paged_bytes",
         "paged_count",
         "paged_floor",
+        "paged_levels",
         "paging",
         "prioritised",
         "ready",
@@ -149,6 +137,13 @@ class Queue:
         self.memory_budget = memory_budget
         self.paging = False
         self.paged: deque[PagedRun] = deque()
+        # A priority queue pages each priority level on its own (self.paged stays empty):
+        # within a level, every paged message is newer than every one in memory.
+        self.paged_levels: list[deque[PagedRun]] | None = (
+            [deque() for _ in range(options.max_priority + 1)]
+            if options.max_priority is not None
+            else None
+        )
         self.paged_count = 0
         self.paged_floor = 0  # every paged message has seq >= this; every other one below
         self.recovered_delivered: set[int] = set()
@@ -206,23 +201,20 @@ class Queue:
         self._next_seq = seq = self._next_seq + 1
         now = self.clock.time() if self._ttl_seen or message.expiration_ms is not None else 0.0
         expires = self._expiry_for(message, now)
-        priority = message.priority if options.max_priority is not None else 0
+        max_priority = options.max_priority
+        priority = 0 if max_priority is None else min(message.priority, max_priority)
         log = self.log
         persistent = log is not None and message.persistent
         if log is not None and self.paging:
             segment, offset = self._log(seq, persistent, message, expires)
-            self._page_out(seq, segment, offset, size)
+            self._page_out(seq, segment, offset, size, priority)
         else:
             entry = QueueEntry(seq, message, False, None, expires, priority)
             if persistent:
                 entry.segment = self._log(seq, True, message, expires)[0]
             self.ready.append(entry)
             self.ready_bytes += size
-            if (
-                log is not None
-                and self.ready_bytes > self.memory_budget
-                and options.max_priority is None
-            ):
+            if log is not None and self.ready_bytes > self.memory_budget:
                 self.paging = True  # from the next message on, the log holds the backlog
         if self.consumers:
             self._publish_now = now
@@ -285,24 +277,29 @@ class Queue:
                 break
             self.discard(entry, "maxlen")
 
-    def _page_out(self, seq: int, segment: Any, offset: int, size: int) -> None:
+    def _page_out(self, seq: int, segment: Any, offset: int, size: int, priority: int) -> None:
         if not self.paged_count:
             self.paged_floor = seq
-        run = self.paged[-1] if self.paged else None
+        levels = self.paged_levels
+        runs = self.paged if levels is None else levels[priority]
+        run = runs[-1] if runs else None
         if run is None or run.segment is not segment:
             run = PagedRun(segment)
-            self.paged.append(run)
+            runs.append(run)
         run.offsets.append(offset)
         self.paged_count += 1
         self.paged_bytes += size
 
-    def _page_in(self) -> None:
-        """Read the oldest paged messages back into memory, up to half the budget."""
+    def _page_in(self, runs: deque[PagedRun] | None = None, priority: int = 0) -> None:
+        """Read the oldest paged messages (of one priority level) back into memory, up to
+        half the budget."""
         log = self.log
         assert log is not None
+        if runs is None:
+            runs = self.paged
         loaded = 0
-        while self.paged and loaded < self.memory_budget // 2:
-            run = self.paged[0]
+        while runs and loaded < self.memory_budget // 2:
+            run = runs[0]
             records = log.read(run.segment, run.offsets, run.next, PAGE_IN_BATCH)
             for record in records:
                 message = Message(
@@ -310,7 +307,9 @@ class Queue:
                 )
                 redelivered = record.seq in self.recovered_delivered
                 self.ready.append(
-                    QueueEntry(record.seq, message, redelivered, run.segment, record.expires)
+                    QueueEntry(
+                        record.seq, message, redelivered, run.segment, record.expires, priority
+                    )
                 )
                 if record.expires:
                     self._ttl_seen = True
@@ -319,7 +318,7 @@ class Queue:
             run.next += len(records)
             self.paged_count -= len(records)
             if not len(run):
-                self.paged.popleft()
+                runs.popleft()
             if not records:
                 break
         self.ready_bytes += loaded
@@ -339,11 +338,52 @@ class Queue:
             self.paged_count += len(offsets)
         if self.paged_count:
             self.paging = True
-            self._page_in()
-            if self.options.max_priority is not None:
-                while self.paged_count:  # priority queues keep everything in memory
-                    self._page_in()
+            if self.paged_levels is not None:
+                self._restore_levels(self.paged_levels)
+            else:
+                self._page_in()
         self._arm_expiry()
+
+    def _restore_levels(self, levels: list[deque[PagedRun]]) -> None:
+        """Priority queue after a restart: read the recovered records once, in seq order,
+        and give each its level (from its stored properties). Beyond the memory budget they
+        stay on disk, paged by level."""
+        log = self.log
+        assert log is not None
+        recovered, self.paged = self.paged, deque()
+        self.paged_count = 0
+        self.paging = False
+        top = len(levels) - 1
+        for run in recovered:
+            start = 0
+            while start < len(run.offsets):
+                records = log.read(run.segment, run.offsets, start, PAGE_IN_BATCH)
+                if not records:
+                    break
+                for index, record in enumerate(records):
+                    message = Message(
+                        record.exchange, record.routing_key, record.properties_raw, record.body
+                    )
+                    priority = min(message.priority, top)
+                    size = len(record.body)
+                    if record.expires:
+                        self._ttl_seen = True
+                    if self.paging:
+                        offset = run.offsets[start + index]
+                        self._page_out(record.seq, run.segment, offset, size, priority)
+                        continue
+                    redelivered = record.seq in self.recovered_delivered
+                    self.ready.append(
+                        QueueEntry(
+                            record.seq, message, redelivered, run.segment, record.expires, priority
+                        )
+                    )
+                    self.ready_bytes += size
+                    self.paging = self.ready_bytes > self.memory_budget
+                start += len(records)
+        if not self.paged_count:
+            self.paging = False
+            self.recovered_delivered.clear()
 
     def take(self) -> QueueEntry | None:
         """Remove the head message (for delivery or basic.get); expired ones are dropped."""
@@ -361,8 +401,19 @@ class Queue:
 
     def _fill(self) -> bool:
         """Bring the head into memory (paging in if needed); False when the queue is empty."""
-        if not self.ready and self.paged_count:
-            self._page_in()
+        if self.paged_count:
+            levels = self.paged_levels
+            if levels is None:
+                if not self.ready:
+                    self._page_in()
+            else:
+                # A paged level above every level in memory holds the head.
+                ready = self.ready
+                assert isinstance(ready, PriorityReady)
+                for level in range(len(levels) - 1, ready.top(), -1):
+                    if levels[level]:
+                        self._page_in(levels[level], level)
+                        break
         return bool(self.ready)
 
     def get(self) -> QueueEntry | None:
@@ -402,7 +453,7 @@ class Queue:
     def _compact(self, segment: Any) -> None:
         """The log found ``segment`` sparse: move its live messages forward if all are known."""
         assert self.log is not None
-        if any(run.segment is segment for run in self.paged):
+        if any(run.segment is segment for run in self.paged_runs()):
             return  # paged messages live there; the segment is not really sparse
         entries = [e for e in self.ready if e.segment is segment]
         delivered = [e for e in self.outstanding.values() if e.segment is segment]
@@ -453,13 +504,23 @@ class Queue:
         self.ready.clear()
         self.ready_bytes = 0
         if self.paged_count and self.log is not None:
-            for run in self.paged:
-                self.log.settle(run.segment, self.paged_floor, self._next_seq, len(run))
+            if self.paged_levels is None:
+                for run in self.paged:
+                    self.log.settle(run.segment, self.paged_floor, self._next_seq, len(run))
+            else:
+                purge_levels(self.log, self.paged_levels, self.outstanding, self._next_seq)
             self.paged.clear()
             self.paged_count = 0
             self.paged_bytes = 0
             self.paging = False
         return count
+
+    def paged_runs(self) -> Iterator[PagedRun]:
+        """Every run of paged messages (of every priority level, highest first)."""
+        yield from self.paged
+        if self.paged_levels is not None:
+            for level in reversed(self.paged_levels):
+                yield from level
 
     # -- expiry ---------------------------------------------------------------------------
 

@@ -5,13 +5,15 @@ Error texts follow RabbitMQ's, since clients match on them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
     COMMAND_INVALID,
     NOT_FOUND,
     PRECONDITION_FAILED,
+    RESOURCE_ERROR,
     RESOURCE_LOCKED,
     ChannelError,
     ConnectionError_,
@@ -34,8 +36,11 @@ from leveret.store.base import (
     ExchangeDefinition,
     QueueDefinition,
     QueueLogs,
+    StoreFailure,
 )
 from leveret.store.memory import MemoryDefinitionStore
+
+log = logging.getLogger("leveret.vhost")
 
 # Queue arguments RabbitMQ compares on redeclaration; others are accepted and ignored.
 EQUIVALENT_QUEUE_ARGS = (
@@ -108,6 +113,26 @@ class VirtualHost:
     def _where(self) -> str:
         return f"in vhost '{self.name}'"
 
+    def _persist(self, what: str, write: Callable[[], None]) -> None:
+        """Make a definition change durable before it takes effect in memory. When the
+        store cannot write (disk full), the method is refused with a channel error and
+        nothing changes, as a publish on a full disk is refused with a nack."""
+        try:
+            write()
+        except StoreFailure as error:
+            log.error("cannot store %s %s: %s", what, self._where(), error)
+            raise ChannelError(
+                RESOURCE_ERROR, f"cannot store {what} {self._where()}: {error}"
+            ) from None
+
+    def _forget(self, what: str, write: Callable[[], None]) -> None:
+        """Remove a definition where refusing is impossible (auto-delete, exclusive owner
+        gone): on a store failure it comes back after a restart, as before a crash."""
+        try:
+            write()
+        except StoreFailure as error:
+            log.error("cannot remove %s %s from the store: %s", what, self._where(), error)
+
     # -- exchanges ------------------------------------------------------------------------
 
     def get_exchange(self, name: str) -> Exchange:
@@ -172,11 +197,10 @@ class VirtualHost:
             internal=internal,
             arguments=args,
         )
-        self.exchanges[name] = exchange
         if durable:
-            self.definitions.add_exchange(
-                ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
-            )
+            definition = ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
+            self._persist(f"exchange '{name}'", lambda: self.definitions.add_exchange(definition))
+        self.exchanges[name] = exchange
         return exchange
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
@@ -192,12 +216,20 @@ class VirtualHost:
             return  # RabbitMQ makes delete idempotent
         if if_unused and exchange.router.binding_count():
             raise ChannelError(PRECONDITION_FAILED, f"exchange '{name}' {self._where()} in use")
-        self._remove_exchange(exchange)
-
-    def _remove_exchange(self, exchange: Exchange) -> None:
-        self.exchanges.pop(exchange.name, None)
         if exchange.durable:
-            self.definitions.remove_exchange(self.name, exchange.name)
+            self._persist(
+                f"the deletion of exchange '{name}'",
+                lambda: self.definitions.remove_exchange(self.name, name),
+            )
+        self._remove_exchange(exchange, persisted=True)
+
+    def _remove_exchange(self, exchange: Exchange, persisted: bool = False) -> None:
+        self.exchanges.pop(exchange.name, None)
+        if exchange.durable and not persisted:
+            self._forget(
+                f"exchange '{exchange.name}'",
+                lambda: self.definitions.remove_exchange(self.name, exchange.name),
+            )
         for other in list(self.exchanges.values()):
             if other.router.unbind_destination(exchange):
                 self._maybe_auto_delete(other)
@@ -277,7 +309,8 @@ class VirtualHost:
             return existing
         persisted = durable and not exclusive
         if persisted:
-            self.definitions.add_queue(QueueDefinition(self.name, name, auto_delete, args))
+            definition = QueueDefinition(self.name, name, auto_delete, args)
+            self._persist(f"queue '{name}'", lambda: self.definitions.add_queue(definition))
         return self._add_queue(name, durable, wanted_owner, auto_delete, args)
 
     def _add_queue(
@@ -322,10 +355,23 @@ class VirtualHost:
         return queue
 
     def delete_queue(
-        self, name: str, owner: object, *, if_unused: bool = False, if_empty: bool = False
+        self,
+        name: str,
+        owner: object,
+        *,
+        if_unused: bool = False,
+        if_empty: bool = False,
+        before_cancel: Callable[[int], None] | None = None,
     ) -> int:
+        """Delete ``name`` and return its message count.
+
+        ``before_cancel(count)`` runs after the queue is gone but before its consumers get
+        basic.cancel: RabbitMQ sends queue.delete-ok first, and py-amqp relies on that order.
+        """
         queue = self.queues.get(name)
         if queue is None:
+            if before_cancel is not None:
+                before_cancel(0)
             return 0  # idempotent, as in RabbitMQ
         if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
             raise self._locked(name)
@@ -333,25 +379,46 @@ class VirtualHost:
             raise ChannelError(PRECONDITION_FAILED, f"queue '{name}' {self._where()} in use")
         if if_empty and queue.ready:
             raise ChannelError(PRECONDITION_FAILED, f"queue '{name}' {self._where()} not empty")
+        if queue.durable and queue.exclusive_owner is None:
+            self._persist(
+                f"the deletion of queue '{name}'",
+                lambda: self.definitions.remove_queue(self.name, name),
+            )
         count = queue.message_count
-        self.remove_queue(queue)
+        if before_cancel is None:
+            self.remove_queue(queue, persisted=True)
+        else:
+            self.remove_queue(queue, lambda: before_cancel(count), persisted=True)
         return count
 
-    def remove_queue(self, queue: Queue) -> None:
+    def remove_queue(
+        self,
+        queue: Queue,
+        before_cancel: Callable[[], None] | None = None,
+        *,
+        persisted: bool = False,
+    ) -> None:
         """Delete a queue unconditionally (owner gone, auto-delete, explicit delete)."""
         if self.queues.get(queue.name) is not queue:
             return
         del self.queues[queue.name]
         queue.deleted = True
         queue.stop_timers()
-        if queue.durable and queue.exclusive_owner is None:
-            self.definitions.remove_queue(self.name, queue.name)
+        if queue.durable and queue.exclusive_owner is None and not persisted:
+            self._forget(
+                f"queue '{queue.name}'",
+                lambda: self.definitions.remove_queue(self.name, queue.name),
+            )
         if queue.log is not None and self.logs is not None:
             self.logs.delete_queue(self.name, queue.name)
-        for consumer in list(queue.consumers):
+        consumers = list(queue.consumers)
+        for consumer in consumers:
             consumer.channel.forget_consumer(consumer.tag)
-            consumer.channel.sink.consumer_cancelled(consumer.tag)
         queue.consumers.clear()
+        if before_cancel is not None:
+            before_cancel()
+        for consumer in consumers:
+            consumer.channel.sink.consumer_cancelled(consumer.tag)
         queue.ready.clear()
         for exchange in list(self.exchanges.values()):
             if exchange.router.unbind_destination(queue):
@@ -381,7 +448,11 @@ class VirtualHost:
         if exchange.router.bind(destination, routing_key, args):
             record = self._binding_record(exchange, destination, routing_key, args)
             if record is not None:
-                self.definitions.add_binding(record)
+                try:
+                    self._persist("a binding", lambda: self.definitions.add_binding(record))
+                except ChannelError:
+                    exchange.router.unbind(destination, routing_key, args)
+                    raise
 
     def unbind(
         self,
@@ -392,10 +463,12 @@ class VirtualHost:
     ) -> None:
         exchange = self._bindable(source, destination)
         args = dict(arguments or {})
+        record = self._binding_record(exchange, destination, routing_key, args)
+        if record is not None:
+            self._persist(
+                "the removal of a binding", lambda: self.definitions.remove_binding(record)
+            )
         if exchange.router.unbind(destination, routing_key, args):
-            record = self._binding_record(exchange, destination, routing_key, args)
-            if record is not None:
-                self.definitions.remove_binding(record)
             self._maybe_auto_delete(exchange)
 
     def _binding_record(

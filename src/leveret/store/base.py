@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
+class StoreFailure(Exception):
+    """A durable store could not write (disk full, I/O error). The change was not made:
+    what the store held before the call is what it holds after."""
+
+
 @dataclass(frozen=True)
 class ExchangeDefinition:
     vhost: str
@@ -44,7 +49,8 @@ class Definitions:
 
 
 class DefinitionStore(Protocol):
-    """Durable exchanges, queues and bindings. A call returns once the change is durable."""
+    """Durable exchanges, queues and bindings. A call returns once the change is durable,
+    or raises ``StoreFailure`` having changed nothing."""
 
     def load(self) -> Definitions: ...
 

@@ -191,6 +191,7 @@ class QueueLog:
         self.retired: list[AppendFile] = []
         self._unsynced: list[AppendFile] = []  # written, not yet handed to an fsync
         self.directory_dirty = False
+        self._directory_made = False
         # Called with a sparse segment; the owner answers with ``relocate`` (or not).
         self.on_sparse: Callable[[Segment], None] | None = None
         # Compacted segments, dropped once the copies of their live records are synced.
@@ -217,8 +218,6 @@ class QueueLog:
         if current is None or current.size >= self.segment_size:
             if current is not None:
                 self._retire(current)
-            if not self.segments:
-                self.fs.makedirs(self.directory)
             current = self._segment(self._next_segment_id)
             self._next_segment_id += 1
             self.segments[current.id] = current
@@ -326,6 +325,11 @@ class QueueLog:
         return self._take_unsynced()
 
     def _create(self, path: Path) -> AppendFile:
+        # The directory is made here, in the store's write cycle, so that ENOSPC on a new
+        # queue's first message fails that cycle (a nack) and not the publish itself.
+        if not self._directory_made:
+            self.fs.makedirs(self.directory)
+            self._directory_made = True
         handle = self.fs.open_append(path)
         self.directory_dirty = True  # the new name must be made durable too
         return handle

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from leveret.amqp.table import decode_table, encode_table
@@ -11,6 +13,7 @@ from leveret.store.base import (
     Definitions,
     ExchangeDefinition,
     QueueDefinition,
+    StoreFailure,
 )
 
 SCHEMA = """
@@ -31,6 +34,23 @@ CREATE TABLE IF NOT EXISTS bindings (
 
 def _args(blob: bytes) -> dict[str, object]:
     return decode_table(blob)[0]
+
+
+@contextmanager
+def _writing(db: sqlite3.Connection) -> Iterator[None]:
+    """One atomic change: on any SQLite error (SQLITE_FULL on a full disk, SQLITE_IOERR)
+    it is rolled back and ``StoreFailure`` raised, so the caller can refuse cleanly."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        yield
+        db.execute("COMMIT")  # in WAL mode the pages are written (and may fail) here
+    except BaseException as error:
+        if db.in_transaction:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        if isinstance(error, sqlite3.Error):
+            raise StoreFailure(str(error)) from error
+        raise
 
 
 class SqliteDefinitionStore:
@@ -59,21 +79,21 @@ class SqliteDefinitionStore:
         )
 
     def add_exchange(self, exchange: ExchangeDefinition) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO exchanges VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                exchange.vhost,
-                exchange.name,
-                exchange.type,
-                exchange.auto_delete,
-                exchange.internal,
-                encode_table(exchange.arguments),
-            ),
-        )
+        with _writing(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO exchanges VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    exchange.vhost,
+                    exchange.name,
+                    exchange.type,
+                    exchange.auto_delete,
+                    exchange.internal,
+                    encode_table(exchange.arguments),
+                ),
+            )
 
     def remove_exchange(self, vhost: str, name: str) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
+        with _writing(self.db):
             self.db.execute("DELETE FROM exchanges WHERE vhost=? AND name=?", (vhost, name))
             self.db.execute(
                 "DELETE FROM bindings WHERE vhost=? AND (source=? OR "
@@ -82,14 +102,14 @@ class SqliteDefinitionStore:
             )
 
     def add_queue(self, queue: QueueDefinition) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO queues VALUES (?, ?, ?, ?)",
-            (queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)),
-        )
+        with _writing(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO queues VALUES (?, ?, ?, ?)",
+                (queue.vhost, queue.name, queue.auto_delete, encode_table(queue.arguments)),
+            )
 
     def remove_queue(self, vhost: str, name: str) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
+        with _writing(self.db):
             self.db.execute("DELETE FROM queues WHERE vhost=? AND name=?", (vhost, name))
             self.db.execute(
                 "DELETE FROM bindings WHERE vhost=? AND destination=? AND destination_is_queue=1",
@@ -97,31 +117,33 @@ class SqliteDefinitionStore:
             )
 
     def add_binding(self, binding: BindingDefinition) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO bindings VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                binding.vhost,
-                binding.source,
-                binding.destination,
-                binding.destination_is_queue,
-                binding.routing_key,
-                encode_table(binding.arguments),
-            ),
-        )
+        with _writing(self.db):
+            self.db.execute(
+                "INSERT OR IGNORE INTO bindings VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    binding.vhost,
+                    binding.source,
+                    binding.destination,
+                    binding.destination_is_queue,
+                    binding.routing_key,
+                    encode_table(binding.arguments),
+                ),
+            )
 
     def remove_binding(self, binding: BindingDefinition) -> None:
-        self.db.execute(
-            "DELETE FROM bindings WHERE vhost=? AND source=? AND destination=? AND "
-            "destination_is_queue=? AND routing_key=? AND arguments=?",
-            (
-                binding.vhost,
-                binding.source,
-                binding.destination,
-                binding.destination_is_queue,
-                binding.routing_key,
-                encode_table(binding.arguments),
-            ),
-        )
+        with _writing(self.db):
+            self.db.execute(
+                "DELETE FROM bindings WHERE vhost=? AND source=? AND destination=? AND "
+                "destination_is_queue=? AND routing_key=? AND arguments=?",
+                (
+                    binding.vhost,
+                    binding.source,
+                    binding.destination,
+                    binding.destination_is_queue,
+                    binding.routing_key,
+                    encode_table(binding.arguments),
+                ),
+            )
 
     def close(self) -> None:
         self.db.close()

@@ -96,14 +96,20 @@ def purge(conn: AMQPConnection, session: Session, method: spec.QueuePurge) -> No
 
 def delete(conn: AMQPConnection, session: Session, method: spec.QueueDelete) -> None:
     assert conn.vhost is not None
-    count = conn.vhost.delete_queue(
+
+    def reply(count: int) -> None:
+        # delete-ok goes out before the basic.cancel of the queue's consumers (RabbitMQ's
+        # order; py-amqp raises ConsumerCancelled out of queue_delete() otherwise).
+        if not method.no_wait:
+            conn.send_method(session.number, spec.QueueDeleteOk(message_count=count))
+
+    conn.vhost.delete_queue(
         queue_name(session, method.queue),
         conn,
         if_unused=method.if_unused,
         if_empty=method.if_empty,
+        before_cancel=reply,
     )
-    if not method.no_wait:
-        conn.send_method(session.number, spec.QueueDeleteOk(message_count=count))
 
 
 HANDLERS: dict[type[spec.Method], Any] = {
