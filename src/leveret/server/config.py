@@ -18,6 +18,20 @@ def default_data_dir() -> Path:
 
 
 @dataclass
+class TLSConfig:
+    """RabbitMQ's ``ssl_options.*``: the TLS listener's certificates and peer checks."""
+
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    cacertfile: Path | None = None
+    password: str | None = None  # of an encrypted keyfile; never logged
+    verify: str = "verify_none"  # "verify_peer" asks for (and checks) client certificates
+    fail_if_no_peer_cert: bool = False
+    versions: tuple[str, ...] = ("tlsv1.3", "tlsv1.2")
+    ciphers: tuple[str, ...] = ()  # empty: the ssl module's defaults
+
+
+@dataclass
 class Config:
     host: str = "127.0.0.1"
     port: int = 5672
@@ -43,6 +57,28 @@ class Config:
     # Celery tasks are not killed (RabbitMQ defaults to 30 minutes).
     consumer_timeout: int | None = None
     resource_check_interval: float = 1.0
+    log_level: str = "info"
+    # AMQPS (listeners.ssl.default): off unless a port is given.
+    ssl_host: str = "127.0.0.1"
+    ssl_port: int | None = None
+    ssl: TLSConfig = field(default_factory=TLSConfig)
+    # auth_mechanisms.N; EXTERNAL only makes sense on the TLS listener with client certificates.
+    auth_mechanisms: tuple[str, ...] = ("PLAIN", "AMQPLAIN")
+    # ssl_cert_login_from: "distinguished_name" (RabbitMQ's default) or "common_name".
+    ssl_cert_login_from: str = "distinguished_name"
+    # The user and vhost created on first boot (an empty data directory), as RabbitMQ does.
+    default_user: str = "guest"
+    default_pass: str = "guest"
+    default_vhost: str = "/"
+    # loopback_users.NAME: users that may connect from loopback addresses only.
+    loopback_users: tuple[str, ...] = ("guest",)
+    # load_definitions: a RabbitMQ definitions JSON file imported at boot.
+    load_definitions: Path | None = None
+    # For the management API and Prometheus endpoint (management.tcp.*, prometheus.tcp.*).
+    management_host: str = "127.0.0.1"
+    management_port: int = 15672
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 15692
 
     def __post_init__(self) -> None:
         if self.max_message_size == PROFILE_DEFAULT:
