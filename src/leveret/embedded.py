@@ -10,7 +10,10 @@ Two ways to run it:
 Besides ``url`` and ``port`` the broker offers test-control helpers that a broker running in
 another process cannot: listing queues with their depths, peeking at messages without
 consuming them, waiting until a queue is empty or its messages are acknowledged, closing
-client connections from the broker side and raising a memory alarm.
+client connections from the broker side, raising a memory alarm and reading the memory
+figures the alarm is judged on. The operations themselves live in ``leveret.broker.admin``,
+shared with the management interfaces; this module runs them on the broker's loop and adds
+the waiting.
 
 The helpers exist twice. The methods on :class:`Broker` are synchronous: call them from any
 thread except the broker's own event loop (in ``async with`` mode the instant ones, which do
