@@ -121,3 +121,17 @@ async def test_memory_alarm_from_async_code(
         await logged("was unblocked")
         await asyncio.wait_for(asyncio.gather(*publishes), 5)
         assert await async_amqp_broker.message_count("q", amqp_vhost) == 2
+
+
+async def test_memory_usage_from_async_code(
+    async_amqp_broker: AsyncBrokerControl, amqp_url: str, amqp_vhost: str
+) -> None:
+    before = await async_amqp_broker.memory_usage()
+    async with await aio_pika.connect(amqp_url) as conn:
+        ch = await conn.channel(publisher_confirms=True)  # each publish awaits its confirm
+        await ch.declare_queue("big")
+        for _ in range(20):
+            await ch.default_exchange.publish(aio_pika.Message(b"b" * 50_000), routing_key="big")
+        usage = await async_amqp_broker.memory_usage()
+    assert 20 * 50_000 <= usage.queues - before.queues < 20 * (50_000 + 1000)
+    assert usage.accounted == usage.baseline + usage.held

@@ -331,3 +331,40 @@ def test_deleting_a_vhost_closes_its_connections(amqp_broker: Broker) -> None:
     finally:
         if conn.is_open:
             conn.close()
+
+
+def test_memory_usage_counts_what_clients_make_the_broker_hold(
+    amqp_broker: Broker, amqp_vhost: str, pika_connect: Callable[[], BlockingConnection]
+) -> None:
+    body = b"m" * 100_000
+    before = amqp_broker.memory_usage()
+    ch = pika_connect().channel()
+    ch.queue_declare("heavy")
+    for _ in range(50):
+        ch.basic_publish("", "heavy", body)
+    ch.queue_declare("heavy", passive=True)  # a round trip: every publish has arrived
+    queued = amqp_broker.memory_usage()
+    # The bodies plus a few hundred bytes of bookkeeping per message.
+    assert 50 * len(body) <= queued.queues - before.queues < 50 * (len(body) + 1000)
+    assert queued.connections > 0  # at least this test's connection
+    assert queued.held == queued.queues + queued.unacked + queued.connections
+    assert queued.watermark > queued.baseline > 0
+    assert not queued.alarm
+
+    ch.basic_qos(prefetch_count=10)
+    ch.basic_consume("heavy", lambda *_: None)  # holds its 10 deliveries, never acks
+    deadline = time.monotonic() + 5
+    while amqp_broker.queues(amqp_vhost)[0].messages_unacknowledged < 10:
+        assert time.monotonic() < deadline, "the consumer got fewer than 10 deliveries"
+        ch.connection.process_data_events(time_limit=0.02)
+    delivered = amqp_broker.memory_usage()
+    assert 10 * len(body) <= delivered.unacked - before.unacked < 10 * (len(body) + 1000)
+    assert 40 * len(body) <= delivered.queues - before.queues < 40 * (len(body) + 1000)
+
+    # An alarm raised by hand shows as in force, as one raised by the broker's check.
+    amqp_broker.set_memory_alarm(True)
+    try:
+        assert amqp_broker.memory_usage().alarm
+    finally:
+        amqp_broker.set_memory_alarm(False)
+    assert not amqp_broker.memory_usage().alarm

@@ -93,7 +93,8 @@ def test_fixtures_are_registered_by_the_entry_point(project: pytest.Pytester) ->
     result = project.runpytest("--fixtures", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(
         [
-            "*amqp_broker* [[]session scope[]]*",
+            "amqp_broker_options [[]session scope[]]*",
+            "amqp_broker [[]session scope[]]*",
             "*amqp_vhost*",
             "*amqp_url*",
             "*async_amqp_broker*",

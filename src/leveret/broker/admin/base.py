@@ -1,0 +1,114 @@
+"""What the admin functions need of the node and its connections, and the lookups they share.
+
+The node (``server.node.Node``) and the connections (``server.connection.AMQPConnection``)
+live in the server layer, which broker/ must not import, not even for type checking (the
+layering rule is meant to be checked by import-linter, which sees those imports too). The
+Protocols below name the few members the admin functions use; mypy checks that the real
+classes satisfy them wherever a Node is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from typing import Protocol
+
+from leveret.broker.auth import User, UserDatabase
+from leveret.broker.channel import Channel
+from leveret.broker.message import QueueEntry
+from leveret.broker.queue import Queue
+from leveret.broker.vhost import VirtualHost
+
+
+class NotFound(LookupError):
+    """The vhost, queue or user an admin operation was asked about does not exist."""
+
+
+class AdminSession(Protocol):
+    """An open channel of a connection."""
+
+    @property
+    def channel(self) -> Channel: ...
+
+
+class AdminConnection(Protocol):
+    """A client connection as administration sees it."""
+
+    @property
+    def peer(self) -> tuple[str, int] | None: ...
+    @property
+    def vhost(self) -> VirtualHost | None: ...
+    @property
+    def user(self) -> User | None: ...
+    @property
+    def sessions(self) -> Mapping[int, AdminSession]: ...
+    @property
+    def client_properties(self) -> Mapping[str, object]: ...
+    @property
+    def closed(self) -> bool: ...
+
+    def close_forced(self, reason: str) -> None:
+        """Send connection.close 320 CONNECTION_FORCED with ``reason`` and drop the client."""
+        ...
+
+
+class AdminNode(Protocol):
+    """The running broker: its vhosts, users, connections and resource alarms."""
+
+    @property
+    def vhosts(self) -> dict[str, VirtualHost]: ...
+    @property
+    def users(self) -> UserDatabase: ...
+    @property
+    def connections(self) -> Set[AdminConnection]: ...
+    @property
+    def alarms(self) -> Set[str]: ...
+
+    def add_vhost(self, name: str) -> VirtualHost:
+        """Create and register a vhost (the node wires its scheduler, clock and storage)."""
+        ...
+
+    def set_alarm(self, resource: str, active: bool) -> None: ...
+
+
+def get_vhost(node: AdminNode, name: str) -> VirtualHost:
+    vhost = node.vhosts.get(name)
+    if vhost is None:
+        raise NotFound(f"no vhost {name!r}")
+    return vhost
+
+
+def get_queue(node: AdminNode, vhost: str, name: str) -> Queue:
+    queue = get_vhost(node, vhost).queues.get(name)
+    if queue is None:
+        raise NotFound(f"no queue {name!r} in vhost {vhost!r}")
+    return queue
+
+
+def vhost_name(vhost: VirtualHost | None) -> str | None:
+    return vhost.name if vhost is not None else None
+
+
+def open_connections(node: AdminNode, vhost: str | None = None) -> list[AdminConnection]:
+    """The connections not yet closed (those on ``vhost`` if given); a copy, so the caller
+    may close them while walking the list."""
+    return [
+        conn
+        for conn in list(node.connections)
+        if not conn.closed and (vhost is None or vhost_name(conn.vhost) == vhost)
+    ]
+
+
+def unacked_by_queue(node: AdminNode, vhost: str) -> dict[Queue, list[QueueEntry]]:
+    """Deliveries awaiting acknowledgement on the vhost's connections, by queue.
+
+    Queues do not keep their delivered messages (the channel that delivered them does, as in
+    RabbitMQ), so the unacknowledged count of a queue is gathered from the channels.
+    """
+    found: dict[Queue, list[QueueEntry]] = {}
+    for conn in list(node.connections):
+        if vhost_name(conn.vhost) != vhost:
+            continue
+        for session in list(conn.sessions.values()):
+            for delivery in session.channel.unacked.values():
+                found.setdefault(delivery.queue, []).append(delivery.entry)
+    return found
