@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pika
 import pika.exceptions
@@ -142,6 +143,41 @@ def test_quorum_queue_default_delivery_limit(profile_broker, make_name):
         assert props.headers["x-delivery-count"] == 21
     else:
         assert drain(ch, q) == []
+
+
+def test_quorum_queue_delivery_count_header(profile_broker, make_name):
+    # 3.x: basic.get adds x-delivery-count 0 to a first delivery; 4.x waits for a return.
+    ch = profile_broker.channel()
+    q = make_name()
+    profile_broker.queues.append(q)
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"m", pika.BasicProperties(headers={"app": "x"}))
+    method, props, _ = get_message(ch, q)
+    if profile_broker.profile == "rabbitmq-3":
+        assert props.headers == {"app": "x", "x-delivery-count": 0}
+    else:
+        assert props.headers == {"app": "x"}
+    # Every return counts in both, whatever returns the message: a nack, a closed channel,
+    # basic.recover (observed on 3.10).
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    method, props, _ = get_message(ch, q)
+    assert (method.redelivered, props.headers) == (True, {"app": "x", "x-delivery-count": 1})
+    ch.close()
+    ch = profile_broker.channel()
+    deliveries: list[tuple[Any, Any]] = []
+    ch.basic_consume(q, lambda c, m, p, b: deliveries.append((m, p)))
+    pump_until(ch.connection, lambda: deliveries, message="the redelivery")
+    assert deliveries[0][1].headers == {"app": "x", "x-delivery-count": 2}
+    ch.basic_recover(requeue=True)
+    pump_until(ch.connection, lambda: len(deliveries) == 2, message="the recovered message")
+    method, props = deliveries[1]
+    assert (method.redelivered, props.headers) == (True, {"app": "x", "x-delivery-count": 3})
+    ch.basic_ack(method.delivery_tag)
+    # A consumer's first delivery carries no x-delivery-count in either.
+    ch.basic_publish("", q, b"n")
+    pump_until(ch.connection, lambda: len(deliveries) == 3, message="the second message")
+    assert deliveries[2][1].headers is None
 
 
 def test_mandatory_direct_reply(profile_broker, make_name):

@@ -369,9 +369,10 @@ class Queue:
         self.touch()
         return self.take()
 
-    def outgoing(self, entry: QueueEntry) -> Message:
-        """The message as delivered: quorum queues add x-delivery-count on redelivery."""
-        if not entry.delivery_count or not self.options.counts_deliveries:
+    def outgoing(self, entry: QueueEntry, zero_count: bool = False) -> Message:
+        """The message as delivered: quorum queues add x-delivery-count on redelivery
+        (``zero_count``: on the first delivery too, as 3.x does for basic.get)."""
+        if not (entry.delivery_count or zero_count) or not self.options.counts_deliveries:
             return entry.message
         properties = BasicProperties.decode(entry.message.properties_raw)
         headers = dict(properties.headers or {})
