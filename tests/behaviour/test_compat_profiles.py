@@ -180,6 +180,28 @@ def test_quorum_queue_delivery_count_header(profile_broker, make_name):
     assert deliveries[2][1].headers is None
 
 
+def test_last_death_headers(profile_broker, make_name):
+    # x-last-death-reason/-queue/-exchange arrived in 3.13; 3.x before it writes x-first-death-*.
+    ch = profile_broker.channel()
+    source, target = make_name("source"), make_name("target")
+    profile_broker.queues += [source, target]
+    ch.queue_declare(target)
+    dlx = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": target}
+    ch.queue_declare(source, arguments=dlx)
+    ch.confirm_delivery()
+    ch.basic_publish("", source, b"dead")
+    method, _, _ = get_message(ch, source)
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    _, props, _ = get_message(ch, target, auto_ack=True)
+    death = {"reason": "rejected", "queue": source, "exchange": ""}
+    expected = {f"x-first-death-{key}": value for key, value in death.items()}
+    if profile_broker.profile == "rabbitmq-4":
+        expected |= {f"x-last-death-{key}": value for key, value in death.items()}
+    headers = dict(props.headers)
+    assert headers.pop("x-death")[0]["reason"] == "rejected"
+    assert headers == expected
+
+
 def test_mandatory_direct_reply(profile_broker, make_name):
     requests = make_name("rpc")
     profile_broker.queues.append(requests)

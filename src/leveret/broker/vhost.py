@@ -544,6 +544,7 @@ class VirtualHost:
             exchange.name,
             options.dead_letter_routing_key,
             self.clock.time(),
+            self.compat.last_death_headers,
         )
         for target in self.route(exchange, dead.message, dead.keys):
             if dead.may_enter(target.name):
