@@ -19,10 +19,18 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
+from pamqp import commands, header
 
 import leveret
 
-from .helpers import channel_closed, connection_closed, drain, get_message, pump_until
+from .helpers import (
+    RawClient,
+    channel_closed,
+    connection_closed,
+    drain,
+    get_message,
+    pump_until,
+)
 
 MIB = 1024 * 1024
 REPLY_TO = "amq.rabbitmq.reply-to"
@@ -224,6 +232,35 @@ def test_mandatory_direct_reply(profile_broker, make_name):
     assert replies == [b"pong"]
 
 
+def tune(client: RawClient, frame_max: int) -> Any:
+    """Log in, answer connection.tune with ``frame_max``, ask for the vhost: the broker's
+    reply (connection.open-ok), or None if it closed the socket without a frame."""
+    client.send(header.ProtocolHeader())
+    client.recv_method()
+    client.send(commands.Connection.StartOk(mechanism="PLAIN", response="\0guest\0guest"))
+    proposal = client.recv_method()
+    assert isinstance(proposal, commands.Connection.Tune), proposal
+    client.send(commands.Connection.TuneOk(proposal.channel_max, frame_max, 0))
+    client.send(commands.Connection.Open(virtual_host="/"))
+    got = client.recv()
+    return None if got is None else got[1]
+
+
+def test_smallest_frame_max(profile_broker):
+    # rabbit_framing.hrl's FRAME_MIN_SIZE went from 4096 to 8192 in 4.1 (amqplib's old
+    # default of 4096 no longer connects).
+    smallest = 4096 if profile_broker.profile == "rabbitmq-3" else 8192
+    params = pika.URLParameters(profile_broker.url)
+    with RawClient(params.host, params.port) as client:
+        assert isinstance(tune(client, smallest), commands.Connection.OpenOk)
+    with RawClient(params.host, params.port) as client:
+        started = time.monotonic()
+        # No connection.close: RabbitMQ only logs "negotiated frame_max = 4095 is lower
+        # than the minimum allowed value (4096)" and drops the socket after 3 s.
+        assert tune(client, smallest - 1) is None
+        assert time.monotonic() - started > 2.5
+
+
 def declare_stream(broker: ProfileBroker, name: str) -> None:
     ch = broker.channel()
     broker.queues.append(name)
@@ -284,6 +321,16 @@ def test_stream_consumer_with_a_global_prefetch_too_is_540(connect, unique_name,
     text = f"NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos"
     with connection_closed(540, text):
         ch.basic_consume(q, lambda *args: None)
+
+
+def test_frame_max_of_0_or_above_the_servers_is_refused_silently(raw_client):
+    # rabbit_reader:validate_negotiated_integer_value/3: 0 ("no limit") or more than the
+    # 131072 the server proposed is refused like a too small value (3.10 observed).
+    for frame_max in (0, 131073):
+        client = raw_client()
+        started = time.monotonic()
+        assert tune(client, frame_max) is None, frame_max
+        assert time.monotonic() - started > 2.5
 
 
 @pytest.mark.leveret_only

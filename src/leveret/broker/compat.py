@@ -40,6 +40,9 @@ class CompatProfile:
     quorum_get_delivery_count_zero: bool
     # x-last-death-reason/-queue/-exchange on a dead-lettered message: added in 3.13 (mc.erl).
     last_death_headers: bool
+    # Smallest frame_max a client may settle on in connection.tune-ok (?FRAME_MIN_SIZE in
+    # rabbit_framing.hrl): 4096 in 3.x, raised to 8192 in 4.1 for large JWT tokens.
+    frame_min_size: int
 
 
 RABBITMQ_3 = CompatProfile(
@@ -51,6 +54,7 @@ RABBITMQ_3 = CompatProfile(
     old_stream_consumer_texts=True,
     quorum_get_delivery_count_zero=True,
     last_death_headers=False,
+    frame_min_size=4096,
 )
 RABBITMQ_4 = CompatProfile(
     name="rabbitmq-4",
@@ -61,6 +65,7 @@ RABBITMQ_4 = CompatProfile(
     old_stream_consumer_texts=False,
     quorum_get_delivery_count_zero=False,
     last_death_headers=True,
+    frame_min_size=8192,
 )
 PROFILES = {profile.name: profile for profile in (RABBITMQ_3, RABBITMQ_4)}
 DEFAULT_PROFILE = RABBITMQ_4
