@@ -19,7 +19,7 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
-from pamqp import commands, header
+from pamqp import commands, frame, header
 
 import leveret
 
@@ -258,6 +258,35 @@ def test_smallest_frame_max(profile_broker):
         # No connection.close: RabbitMQ only logs "negotiated frame_max = 4095 is lower
         # than the minimum allowed value (4096)" and drops the socket after 3 s.
         assert tune(client, smallest - 1) is None
+        assert time.monotonic() - started > 2.5
+
+
+def start_ok_answer(client: RawClient, payload_size: int) -> Any:
+    """Send a connection.start-ok frame whose payload is ``payload_size`` bytes: the broker's
+    reply (connection.tune), or None if it closed the socket without a frame."""
+    client.send(header.ProtocolHeader())
+    client.recv_method()
+
+    def start_ok(padding: int) -> commands.Connection.StartOk:
+        properties = {"padding": "p" * padding}
+        return commands.Connection.StartOk(properties, "PLAIN", "\0guest\0guest")
+
+    bare = len(frame.marshal(start_ok(0), 0)) - 8  # 8 bytes of frame header and end
+    client.send(start_ok(payload_size - bare))
+    got = client.recv()
+    return None if got is None else got[1]
+
+
+def test_largest_frame_before_tuning(profile_broker):
+    # Until tune-ok, frames are held to the minimum frame size; 4.1 raised it for large
+    # JWT tokens in start-ok (RabbitMQ 4.1.0 release notes).
+    limit = 4096 if profile_broker.profile == "rabbitmq-3" else 8192
+    params = pika.URLParameters(profile_broker.url)
+    with RawClient(params.host, params.port) as client:
+        assert isinstance(start_ok_answer(client, limit), commands.Connection.Tune)
+    with RawClient(params.host, params.port) as client:
+        started = time.monotonic()
+        assert start_ok_answer(client, limit + 1) is None
         assert time.monotonic() - started > 2.5
 
 

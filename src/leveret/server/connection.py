@@ -47,7 +47,7 @@ from leveret.server import conn_log, handlers
 from leveret.server.drain import Drain
 from leveret.server.session import Session
 from leveret.server.start import connection_start
-from leveret.server.tune import frame_max_refusal
+from leveret.server.tune import frame_max_refusal, handshake_frame_limit
 
 if TYPE_CHECKING:
     from leveret.broker.auth import User
@@ -82,7 +82,7 @@ class AMQPConnection(asyncio.Protocol):
     def __init__(self, node: Node):
         self.node = node
         config = node.config
-        self.proto = ServerConnection(config.frame_max, config.max_message_size)
+        self.proto = ServerConnection(handshake_frame_limit(config), config.max_message_size)
         self.proto.channel_max = config.channel_max
         self.state = State.AWAIT_HEADER
         self.transport: asyncio.Transport | None = None
