@@ -210,6 +210,24 @@ def test_last_death_headers(profile_broker, make_name):
     assert headers == expected
 
 
+def test_quorum_queue_message_priority(profile_broker, make_name):
+    # 4.0 gave quorum queues two priorities (rabbit_fifo_q): above 4 is high, and high goes
+    # first except on every third delivery, which takes the older head. 3.x ignores priority.
+    ch = profile_broker.channel()
+    q = make_name()
+    profile_broker.queues.append(q)
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.confirm_delivery()
+    published = [("n1", None), ("n2", 1), ("n3", 4), ("h1", 5), ("h2", 9), ("h3", 200)]
+    for body, priority in published:
+        ch.basic_publish("", q, body.encode(), pika.BasicProperties(priority=priority))
+    got = [get_message(ch, q, auto_ack=True)[2].decode() for _ in published]
+    if profile_broker.profile == "rabbitmq-3":
+        assert got == ["n1", "n2", "n3", "h1", "h2", "h3"]
+    else:
+        assert got == ["h1", "h2", "n1", "h3", "n2", "n3"]
+
+
 def test_mandatory_direct_reply(profile_broker, make_name):
     requests = make_name("rpc")
     profile_broker.queues.append(requests)

@@ -43,6 +43,9 @@ class CompatProfile:
     # Smallest frame_max a client may settle on in connection.tune-ok (?FRAME_MIN_SIZE in
     # rabbit_framing.hrl): 4096 in 3.x, raised to 8192 in 4.1 for large JWT tokens.
     frame_min_size: int
+    # Quorum queues ignore message priority in 3.x; 4.0 serves priorities above 4 first, at
+    # a 2:1 ratio (broker/quorum_ready.py).
+    quorum_priorities: bool
 
 
 RABBITMQ_3 = CompatProfile(
@@ -55,6 +58,7 @@ RABBITMQ_3 = CompatProfile(
     quorum_get_delivery_count_zero=True,
     last_death_headers=False,
     frame_min_size=4096,
+    quorum_priorities=False,
 )
 RABBITMQ_4 = CompatProfile(
     name="rabbitmq-4",
@@ -66,6 +70,7 @@ RABBITMQ_4 = CompatProfile(
     quorum_get_delivery_count_zero=False,
     last_death_headers=True,
     frame_min_size=8192,
+    quorum_priorities=True,
 )
 PROFILES = {profile.name: profile for profile in (RABBITMQ_3, RABBITMQ_4)}
 DEFAULT_PROFILE = RABBITMQ_4

@@ -18,6 +18,7 @@ from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock, SystemClock
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue_options import QueueOptions
+from leveret.broker.quorum_ready import new_ready
 from leveret.broker.ready import PriorityReady
 
 if TYPE_CHECKING:
@@ -121,9 +122,7 @@ class Queue:
         self.arguments = arguments or {}
         self.options = options = options or QueueOptions()
         self.clock: Clock = clock or SystemClock(None)
-        self.ready: deque[QueueEntry] | PriorityReady = (
-            PriorityReady(options.max_priority) if options.max_priority is not None else deque()
-        )
+        self.ready: deque[QueueEntry] | PriorityReady = new_ready(options)
         self.ready_bytes = 0
         self.paged_bytes = 0
         self._ttl_seen = options.message_ttl is not None

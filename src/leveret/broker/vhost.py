@@ -259,6 +259,7 @@ class VirtualHost:
             auto_delete=auto_delete,
             server_named=server_named,
             quorum_delivery_limit=self.compat.quorum_delivery_limit,
+            quorum_priorities=self.compat.quorum_priorities,
         )
         wanted_owner = owner if exclusive else None
         existing = self.queues.get(name)
@@ -299,6 +300,7 @@ class VirtualHost:
             exclusive=owner is not None,
             auto_delete=auto_delete,
             quorum_delivery_limit=self.compat.quorum_delivery_limit,
+            quorum_priorities=self.compat.quorum_priorities,
         )
         queue_class = StreamQueue if options.queue_type == "stream" else Queue
         queue = queue_class(
