@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pika
+import pika.compat
 import pika.exceptions
 import pytest
 from pamqp import commands, frame, header
@@ -378,6 +379,22 @@ def test_frame_max_of_0_or_above_the_servers_is_refused_silently(raw_client):
         started = time.monotonic()
         assert tune(client, frame_max) is None, frame_max
         assert time.monotonic() - started > 2.5
+
+
+def test_quorum_queue_delivery_count_is_a_long(connect, unique_name, cleanup):
+    # RabbitMQ sends x-delivery-count as a field-table long ('l'), which pika decodes to
+    # pika.compat.long (3.10 observed; 4.x converts the annotation the same way). Clients
+    # with typed headers, such as Java's, read it as a Long.
+    ch = connect().channel()
+    q = cleanup.queue(unique_name())
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"m")
+    method, _, _ = get_message(ch, q)
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    _, props, _ = get_message(ch, q, auto_ack=True)
+    count = props.headers["x-delivery-count"]
+    assert (count, type(count)) == (1, pika.compat.long)
 
 
 @pytest.mark.leveret_only

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp import table
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock, SystemClock
 from leveret.broker.message import Message, QueueEntry
@@ -375,7 +376,8 @@ class Queue:
             return entry.message
         properties = BasicProperties.decode(entry.message.properties_raw)
         headers = dict(properties.headers or {})
-        headers["x-delivery-count"] = entry.delivery_count
+        # A long, as RabbitMQ sends it: typed clients (Java's) read it as one.
+        headers["x-delivery-count"] = table.Int64(entry.delivery_count)
         properties.headers = headers
         return entry.message.with_properties(properties)
 
