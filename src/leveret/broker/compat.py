@@ -40,8 +40,9 @@ class CompatProfile:
     quorum_get_delivery_count_zero: bool
     # x-last-death-reason/-queue/-exchange on a dead-lettered message: added in 3.13 (mc.erl).
     last_death_headers: bool
-    # Smallest frame_max a client may settle on in connection.tune-ok (?FRAME_MIN_SIZE in
-    # rabbit_framing.hrl): 4096 in 3.x, raised to 8192 in 4.1 for large JWT tokens.
+    # ?FRAME_MIN_SIZE in rabbit_framing.hrl: the smallest frame_max a client may settle on
+    # in connection.tune-ok, and the frame size allowed until then (server/tune.py). 4096 in
+    # 3.x, raised to 8192 in 4.1 for large JWT tokens in connection.start-ok.
     frame_min_size: int
     # Quorum queues ignore message priority in 3.x; 4.0 serves priorities above 4 first, at
     # a 2:1 ratio (broker/quorum_ready.py).
