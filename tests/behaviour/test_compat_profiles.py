@@ -14,14 +14,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pika
+import pika.compat
 import pika.exceptions
 import pytest
+from pamqp import commands, frame, header
 
 import leveret
 
-from .helpers import channel_closed, connection_closed, drain, get_message, pump_until
+from .helpers import (
+    RawClient,
+    channel_closed,
+    connection_closed,
+    drain,
+    get_message,
+    pump_until,
+)
 
 MIB = 1024 * 1024
 REPLY_TO = "amq.rabbitmq.reply-to"
@@ -144,6 +154,81 @@ def test_quorum_queue_default_delivery_limit(profile_broker, make_name):
         assert drain(ch, q) == []
 
 
+def test_quorum_queue_delivery_count_header(profile_broker, make_name):
+    # 3.x: basic.get adds x-delivery-count 0 to a first delivery; 4.x waits for a return.
+    ch = profile_broker.channel()
+    q = make_name()
+    profile_broker.queues.append(q)
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"m", pika.BasicProperties(headers={"app": "x"}))
+    method, props, _ = get_message(ch, q)
+    if profile_broker.profile == "rabbitmq-3":
+        assert props.headers == {"app": "x", "x-delivery-count": 0}
+    else:
+        assert props.headers == {"app": "x"}
+    # Every return counts in both, whatever returns the message: a nack, a closed channel,
+    # basic.recover (observed on 3.10).
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    method, props, _ = get_message(ch, q)
+    assert (method.redelivered, props.headers) == (True, {"app": "x", "x-delivery-count": 1})
+    ch.close()
+    ch = profile_broker.channel()
+    deliveries: list[tuple[Any, Any]] = []
+    ch.basic_consume(q, lambda c, m, p, b: deliveries.append((m, p)))
+    pump_until(ch.connection, lambda: deliveries, message="the redelivery")
+    assert deliveries[0][1].headers == {"app": "x", "x-delivery-count": 2}
+    ch.basic_recover(requeue=True)
+    pump_until(ch.connection, lambda: len(deliveries) == 2, message="the recovered message")
+    method, props = deliveries[1]
+    assert (method.redelivered, props.headers) == (True, {"app": "x", "x-delivery-count": 3})
+    ch.basic_ack(method.delivery_tag)
+    # A consumer's first delivery carries no x-delivery-count in either.
+    ch.basic_publish("", q, b"n")
+    pump_until(ch.connection, lambda: len(deliveries) == 3, message="the second message")
+    assert deliveries[2][1].headers is None
+
+
+def test_last_death_headers(profile_broker, make_name):
+    # x-last-death-reason/-queue/-exchange arrived in 3.13; 3.x before it writes x-first-death-*.
+    ch = profile_broker.channel()
+    source, target = make_name("source"), make_name("target")
+    profile_broker.queues += [source, target]
+    ch.queue_declare(target)
+    dlx = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": target}
+    ch.queue_declare(source, arguments=dlx)
+    ch.confirm_delivery()
+    ch.basic_publish("", source, b"dead")
+    method, _, _ = get_message(ch, source)
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    _, props, _ = get_message(ch, target, auto_ack=True)
+    death = {"reason": "rejected", "queue": source, "exchange": ""}
+    expected = {f"x-first-death-{key}": value for key, value in death.items()}
+    if profile_broker.profile == "rabbitmq-4":
+        expected |= {f"x-last-death-{key}": value for key, value in death.items()}
+    headers = dict(props.headers)
+    assert headers.pop("x-death")[0]["reason"] == "rejected"
+    assert headers == expected
+
+
+def test_quorum_queue_message_priority(profile_broker, make_name):
+    # 4.0 gave quorum queues two priorities (rabbit_fifo_q): above 4 is high, and high goes
+    # first except on every third delivery, which takes the older head. 3.x ignores priority.
+    ch = profile_broker.channel()
+    q = make_name()
+    profile_broker.queues.append(q)
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.confirm_delivery()
+    published = [("n1", None), ("n2", 1), ("n3", 4), ("h1", 5), ("h2", 9), ("h3", 200)]
+    for body, priority in published:
+        ch.basic_publish("", q, body.encode(), pika.BasicProperties(priority=priority))
+    got = [get_message(ch, q, auto_ack=True)[2].decode() for _ in published]
+    if profile_broker.profile == "rabbitmq-3":
+        assert got == ["n1", "n2", "n3", "h1", "h2", "h3"]
+    else:
+        assert got == ["h1", "h2", "n1", "h3", "n2", "n3"]
+
+
 def test_mandatory_direct_reply(profile_broker, make_name):
     requests = make_name("rpc")
     profile_broker.queues.append(requests)
@@ -164,6 +249,64 @@ def test_mandatory_direct_reply(profile_broker, make_name):
         responder.basic_publish("", props.reply_to, b"pong", mandatory=True)
     pump_until(requester_conn, lambda: replies, timeout=5, message="the reply")
     assert replies == [b"pong"]
+
+
+def tune(client: RawClient, frame_max: int) -> Any:
+    """Log in, answer connection.tune with ``frame_max``, ask for the vhost: the broker's
+    reply (connection.open-ok), or None if it closed the socket without a frame."""
+    client.send(header.ProtocolHeader())
+    client.recv_method()
+    client.send(commands.Connection.StartOk(mechanism="PLAIN", response="\0guest\0guest"))
+    proposal = client.recv_method()
+    assert isinstance(proposal, commands.Connection.Tune), proposal
+    client.send(commands.Connection.TuneOk(proposal.channel_max, frame_max, 0))
+    client.send(commands.Connection.Open(virtual_host="/"))
+    got = client.recv()
+    return None if got is None else got[1]
+
+
+def test_smallest_frame_max(profile_broker):
+    # rabbit_framing.hrl's FRAME_MIN_SIZE went from 4096 to 8192 in 4.1 (amqplib's old
+    # default of 4096 no longer connects).
+    smallest = 4096 if profile_broker.profile == "rabbitmq-3" else 8192
+    params = pika.URLParameters(profile_broker.url)
+    with RawClient(params.host, params.port) as client:
+        assert isinstance(tune(client, smallest), commands.Connection.OpenOk)
+    with RawClient(params.host, params.port) as client:
+        started = time.monotonic()
+        # No connection.close: RabbitMQ only logs "negotiated frame_max = 4095 is lower
+        # than the minimum allowed value (4096)" and drops the socket after 3 s.
+        assert tune(client, smallest - 1) is None
+        assert time.monotonic() - started > 2.5
+
+
+def start_ok_answer(client: RawClient, payload_size: int) -> Any:
+    """Send a connection.start-ok frame whose payload is ``payload_size`` bytes: the broker's
+    reply (connection.tune), or None if it closed the socket without a frame."""
+    client.send(header.ProtocolHeader())
+    client.recv_method()
+
+    def start_ok(padding: int) -> commands.Connection.StartOk:
+        properties = {"padding": "p" * padding}
+        return commands.Connection.StartOk(properties, "PLAIN", "\0guest\0guest")
+
+    bare = len(frame.marshal(start_ok(0), 0)) - 8  # 8 bytes of frame header and end
+    client.send(start_ok(payload_size - bare))
+    got = client.recv()
+    return None if got is None else got[1]
+
+
+def test_largest_frame_before_tuning(profile_broker):
+    # Until tune-ok, frames are held to the minimum frame size; 4.1 raised it for large
+    # JWT tokens in start-ok (RabbitMQ 4.1.0 release notes).
+    limit = 4096 if profile_broker.profile == "rabbitmq-3" else 8192
+    params = pika.URLParameters(profile_broker.url)
+    with RawClient(params.host, params.port) as client:
+        assert isinstance(start_ok_answer(client, limit), commands.Connection.Tune)
+    with RawClient(params.host, params.port) as client:
+        started = time.monotonic()
+        assert start_ok_answer(client, limit + 1) is None
+        assert time.monotonic() - started > 2.5
 
 
 def declare_stream(broker: ProfileBroker, name: str) -> None:
@@ -226,6 +369,32 @@ def test_stream_consumer_with_a_global_prefetch_too_is_540(connect, unique_name,
     text = f"NOT_IMPLEMENTED - queue '{q}' in vhost '/' does not support global qos"
     with connection_closed(540, text):
         ch.basic_consume(q, lambda *args: None)
+
+
+def test_frame_max_of_0_or_above_the_servers_is_refused_silently(raw_client):
+    # rabbit_reader:validate_negotiated_integer_value/3: 0 ("no limit") or more than the
+    # 131072 the server proposed is refused like a too small value (3.10 observed).
+    for frame_max in (0, 131073):
+        client = raw_client()
+        started = time.monotonic()
+        assert tune(client, frame_max) is None, frame_max
+        assert time.monotonic() - started > 2.5
+
+
+def test_quorum_queue_delivery_count_is_a_long(connect, unique_name, cleanup):
+    # RabbitMQ sends x-delivery-count as a field-table long ('l'), which pika decodes to
+    # pika.compat.long (3.10 observed; 4.x converts the annotation the same way). Clients
+    # with typed headers, such as Java's, read it as a Long.
+    ch = connect().channel()
+    q = cleanup.queue(unique_name())
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"m")
+    method, _, _ = get_message(ch, q)
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    _, props, _ = get_message(ch, q, auto_ack=True)
+    count = props.headers["x-delivery-count"]
+    assert (count, type(count)) == (1, pika.compat.long)
 
 
 @pytest.mark.leveret_only

@@ -197,9 +197,9 @@ def test_body_sizes_round_trip(channel, size):
 
 
 def test_large_body_with_small_frame_max(connect):
-    ch = connect(frame_max=4096).channel()
+    ch = connect(frame_max=8192).channel()
     q = ch.queue_declare("", exclusive=True).method.queue
-    body = bytes(range(256)) * 4096  # 1 MiB in 256+ frames
+    body = bytes(range(256)) * 4096  # 1 MiB in 128+ frames
     ch.basic_publish("", q, body)
     ((_, _, got),) = consume_n(ch, q, 1, auto_ack=True)
     assert got == body

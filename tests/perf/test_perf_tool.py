@@ -96,7 +96,7 @@ def test_what_is_published_is_what_the_broker_holds(
         consumers=0,
         pmessages=40,
         size=10_000,
-        frame_max=4096,  # bodies go out in three frames
+        frame_max=8192,  # bodies go out in two frames
         persistent=True,
         durable=True,
         confirm=10,

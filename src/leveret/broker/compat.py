@@ -33,6 +33,20 @@ class CompatProfile:
     # basic.consume refusals on a stream queue: 3.x words them "... not set for 'queue 'q' in
     # vhost '/''" and "... by stream queues queue 'q' ...", 4.x "... for stream queue 'q' ...".
     old_stream_consumer_texts: bool
+    # basic.get from a quorum queue: 3.x adds x-delivery-count even to a message's first
+    # delivery (0; rabbit_fifo_client:dequeue always sets it), 4.x only once the message has
+    # been returned (add_delivery_count_header/2 needs an acquired_count). Consumer deliveries
+    # carry it only from the first redelivery in both.
+    quorum_get_delivery_count_zero: bool
+    # x-last-death-reason/-queue/-exchange on a dead-lettered message: added in 3.13 (mc.erl).
+    last_death_headers: bool
+    # ?FRAME_MIN_SIZE in rabbit_framing.hrl: the smallest frame_max a client may settle on
+    # in connection.tune-ok, and the frame size allowed until then (server/tune.py). 4096 in
+    # 3.x, raised to 8192 in 4.1 for large JWT tokens in connection.start-ok.
+    frame_min_size: int
+    # Quorum queues ignore message priority in 3.x; 4.0 serves priorities above 4 first, at
+    # a 2:1 ratio (broker/quorum_ready.py).
+    quorum_priorities: bool
 
 
 RABBITMQ_3 = CompatProfile(
@@ -42,6 +56,10 @@ RABBITMQ_3 = CompatProfile(
     quorum_delivery_limit=None,
     returns_mandatory_replies=True,
     old_stream_consumer_texts=True,
+    quorum_get_delivery_count_zero=True,
+    last_death_headers=False,
+    frame_min_size=4096,
+    quorum_priorities=False,
 )
 RABBITMQ_4 = CompatProfile(
     name="rabbitmq-4",
@@ -50,6 +68,10 @@ RABBITMQ_4 = CompatProfile(
     quorum_delivery_limit=20,
     returns_mandatory_replies=False,
     old_stream_consumer_texts=False,
+    quorum_get_delivery_count_zero=False,
+    last_death_headers=True,
+    frame_min_size=8192,
+    quorum_priorities=True,
 )
 PROFILES = {profile.name: profile for profile in (RABBITMQ_3, RABBITMQ_4)}
 DEFAULT_PROFILE = RABBITMQ_4

@@ -42,7 +42,12 @@ def dead_letter(
     exchange: str,
     routing_key: str | None,
     now: float,
+    last_death_headers: bool = True,
 ) -> DeadLetter:
+    """The copy of ``message`` that ``queue_name`` dead-letters to ``exchange`` for ``reason``.
+
+    ``last_death_headers``: add x-last-death-*, which RabbitMQ sets only since 3.13.
+    """
     properties = BasicProperties.decode(message.properties_raw)
     headers = dict(properties.headers or {})
     routing_keys = [message.routing_key, *header_keys(headers.get("CC"))]
@@ -75,7 +80,8 @@ def dead_letter(
         ("exchange", message.exchange),
     ):
         headers.setdefault(f"x-first-death-{suffix}", value)
-        headers[f"x-last-death-{suffix}"] = value
+        if last_death_headers:
+            headers[f"x-last-death-{suffix}"] = value
     if routing_key is not None:
         headers.pop("CC", None)  # a fixed dead-letter routing key replaces CC routing
     properties.headers = headers

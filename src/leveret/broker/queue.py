@@ -15,10 +15,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from leveret.amqp import table
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock, SystemClock
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue_options import QueueOptions
+from leveret.broker.quorum_ready import new_ready
 from leveret.broker.ready import PagedRun, PriorityReady, purge_levels
 
 if TYPE_CHECKING:
@@ -109,9 +111,7 @@ class Queue:
         self.arguments = arguments or {}
         self.options = options = options or QueueOptions()
         self.clock: Clock = clock or SystemClock(None)
-        self.ready: deque[QueueEntry] | PriorityReady = (
-            PriorityReady(options.max_priority) if options.max_priority is not None else deque()
-        )
+        self.ready: deque[QueueEntry] | PriorityReady = new_ready(options)
         self.ready_bytes = 0
         self.paged_bytes = 0
         self._ttl_seen = options.message_ttl is not None
@@ -420,13 +420,15 @@ class Queue:
         self.touch()
         return self.take()
 
-    def outgoing(self, entry: QueueEntry) -> Message:
-        """The message as delivered: quorum queues add x-delivery-count on redelivery."""
-        if not entry.delivery_count or not self.options.counts_deliveries:
+    def outgoing(self, entry: QueueEntry, zero_count: bool = False) -> Message:
+        """The message as delivered: quorum queues add x-delivery-count on redelivery
+        (``zero_count``: on the first delivery too, as 3.x does for basic.get)."""
+        if not (entry.delivery_count or zero_count) or not self.options.counts_deliveries:
             return entry.message
         properties = BasicProperties.decode(entry.message.properties_raw)
         headers = dict(properties.headers or {})
-        headers["x-delivery-count"] = entry.delivery_count
+        # A long, as RabbitMQ sends it: typed clients (Java's) read it as one.
+        headers["x-delivery-count"] = table.Int64(entry.delivery_count)
         properties.headers = headers
         return entry.message.with_properties(properties)
 

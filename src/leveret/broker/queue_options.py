@@ -29,6 +29,8 @@ class QueueOptions:
     max_priority: int | None = None
     single_active_consumer: bool = False
     delivery_limit: int | None = None
+    # A quorum queue serving messages by priority, as 4.x does (the vhost's profile decides).
+    quorum_priorities: bool = False
 
     @property
     def counts_deliveries(self) -> bool:
@@ -175,6 +177,7 @@ def parse_queue_options(
     auto_delete: bool,
     server_named: bool = False,
     quorum_delivery_limit: int | None = QUORUM_DEFAULT_DELIVERY_LIMIT,
+    quorum_priorities: bool = True,
 ) -> QueueOptions:
     queue_type = _str_arg(args, "x-queue-type", name, vhost) or "classic"
     if queue_type not in QUEUE_TYPES:
@@ -236,4 +239,5 @@ def parse_queue_options(
         max_priority=max_priority,
         single_active_consumer=bool(sac),
         delivery_limit=delivery_limit,
+        quorum_priorities=quorum_priorities and queue_type == "quorum",
     )

@@ -122,7 +122,9 @@ class StreamQueue(Queue):
     def take(self) -> QueueEntry | None:
         return None
 
-    def outgoing(self, entry: QueueEntry) -> Message:
+    def outgoing(self, entry: QueueEntry, zero_count: bool = False) -> Message:
+        # Streams count no deliveries (``zero_count`` is for quorum queues): each carries
+        # its offset instead.
         properties = BasicProperties.decode(entry.message.properties_raw)
         headers = dict(properties.headers or {})
         headers["x-stream-offset"] = table.Int64(entry.seq - 1)

@@ -291,6 +291,7 @@ class VirtualHost:
             auto_delete=auto_delete,
             server_named=server_named,
             quorum_delivery_limit=self.compat.quorum_delivery_limit,
+            quorum_priorities=self.compat.quorum_priorities,
         )
         wanted_owner = owner if exclusive else None
         existing = self.queues.get(name)
@@ -332,6 +333,7 @@ class VirtualHost:
             exclusive=owner is not None,
             auto_delete=auto_delete,
             quorum_delivery_limit=self.compat.quorum_delivery_limit,
+            quorum_priorities=self.compat.quorum_priorities,
         )
         queue_class = StreamQueue if options.queue_type == "stream" else Queue
         queue = queue_class(
@@ -617,6 +619,7 @@ class VirtualHost:
             exchange.name,
             options.dead_letter_routing_key,
             self.clock.time(),
+            self.compat.last_death_headers,
         )
         for target in self.route(exchange, dead.message, dead.keys):
             if dead.may_enter(target.name):

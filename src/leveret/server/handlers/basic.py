@@ -202,7 +202,7 @@ def get(conn: AMQPConnection, session: Session, method: spec.BasicGet) -> None:
         conn.send_method(session.number, spec.BasicGetEmpty())
         return
     tag, entry = got
-    message = queue.outgoing(entry)
+    message = queue.outgoing(entry, conn.node.config.compat.quorum_get_delivery_count_zero)
     conn.send_content(
         session.number,
         spec.BasicGetOk(
