@@ -578,7 +578,7 @@ def generate(spec: Spec, source: str) -> str:
         "        return decoder(payload if type(payload) is bytes else bytes(payload), 4)",
         "    except UnicodeDecodeError:",
         "        # RabbitMQ's words; it names no method (class and method id 0).",
-        '        raise FrameError(MALFORMED_UTF8) from None',
+        "        raise FrameError(MALFORMED_UTF8) from None",
         "    except (_struct.error, IndexError, ValueError, _Malformed):",
         '        detail = ""',
         "    except FrameError as exc:",

@@ -21,6 +21,7 @@ from leveret.amqp.errors import (
     FrameError,
 )
 from leveret.amqp.frames import FrameReader, decode_content_header
+from leveret.amqp.properties import NO_PROPERTIES, check_properties
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 
@@ -141,7 +142,10 @@ class ServerConnection:
                 method = spec.decode_method(payload)
                 content = reader.next_content(channel, self.max_message_size)
                 if content is not None and content[0] == method.CLASS_ID:
-                    yield ContentReceived(channel, method, content[1], content[2])
+                    properties_raw = content[1]
+                    if properties_raw != NO_PROPERTIES:
+                        check_properties(properties_raw)
+                    yield ContentReceived(channel, method, properties_raw, content[2])
                 else:
                     if content is not None:  # mismatched class: let the general path say so
                         raise ConnectionError_(
@@ -235,6 +239,8 @@ class ServerConnection:
                 f"content header for class {class_id} does not match method class "
                 f"{content.method.CLASS_ID}",
             )
+        if properties_raw != NO_PROPERTIES:
+            check_properties(properties_raw)  # refused before anything is stored
         content.properties_raw = properties_raw
         content.body_size = body_size
         if body_size > self.max_message_size:
