@@ -103,8 +103,8 @@ class MalformedProperties(FrameError):
 def check_properties(raw: bytes) -> None:
     """Raise MalformedProperties unless ``raw`` (property flags, then the values the flags
     announce) is well formed: every value complete, nothing after the last one, field
-    tables that decode (known value types, lengths that add up, UTF-8 keys, at most 64
-    levels deep). What passes decodes with ``BasicProperties.decode``."""
+    tables that decode (known value types, lengths that add up, at most 64 levels
+    deep). What passes decodes with ``BasicProperties.decode``."""
     size = len(raw)
     if size < 2:
         raise MalformedProperties("property flags missing")
@@ -147,14 +147,8 @@ def _skip_table(raw: bytes, pos: int, depth: int) -> int:
     pos += 4
     while pos < end:
         key_end = pos + 1 + raw[pos]
-        if key_end >= end:
+        if key_end >= end:  # (keys may be any bytes, as in RabbitMQ)
             raise MalformedProperties("field table contents overrun its length")
-        key = raw[pos + 1 : key_end]
-        if not key.isascii():
-            try:
-                key.decode()
-            except UnicodeDecodeError:
-                raise MalformedProperties("field table key is not UTF-8") from None
         pos = _skip_value(raw, key_end, depth)
     if pos != end:
         raise MalformedProperties("field table contents overrun its length")
