@@ -166,11 +166,11 @@ class VirtualHost:
             internal=internal,
             arguments=args,
         )
-        self.exchanges[name] = exchange
-        if durable:
+        if durable:  # stored first: if that fails, nothing changed
             self.definitions.add_exchange(
                 ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
             )
+        self.exchanges[name] = exchange
         return exchange
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
@@ -189,9 +189,9 @@ class VirtualHost:
         self._remove_exchange(exchange)
 
     def _remove_exchange(self, exchange: Exchange) -> None:
-        self.exchanges.pop(exchange.name, None)
-        if exchange.durable:
+        if exchange.durable:  # stored first: if that fails, nothing changed
             self.definitions.remove_exchange(self.name, exchange.name)
+        self.exchanges.pop(exchange.name, None)
         for other in list(self.exchanges.values()):
             if other.router.unbind_destination(exchange):
                 self._maybe_auto_delete(other)
@@ -373,7 +373,11 @@ class VirtualHost:
         if exchange.router.bind(destination, routing_key, args):
             record = self._binding_record(exchange, destination, routing_key, args)
             if record is not None:
-                self.definitions.add_binding(record)
+                try:
+                    self.definitions.add_binding(record)
+                except BaseException:  # one state, not two: undo the binding in memory
+                    exchange.router.unbind(destination, routing_key, args)
+                    raise
 
     def unbind(
         self,
@@ -387,7 +391,11 @@ class VirtualHost:
         if exchange.router.unbind(destination, routing_key, args):
             record = self._binding_record(exchange, destination, routing_key, args)
             if record is not None:
-                self.definitions.remove_binding(record)
+                try:
+                    self.definitions.remove_binding(record)
+                except BaseException:  # still stored, so still bound
+                    exchange.router.bind(destination, routing_key, args)
+                    raise
             self._maybe_auto_delete(exchange)
 
     def _binding_record(
