@@ -152,7 +152,8 @@ def _skip_table(raw: bytes, pos: int, depth: int) -> int:
     """The offset after the field table (length prefix first) at ``pos``."""
     if depth > _MAX_DEPTH:
         raise MalformedProperties("field table nested too deeply")
-    end = pos + 4 + _unpack_u32(raw, pos)[0]
+    length: int = _unpack_u32(raw, pos)[0]
+    end = pos + 4 + length
     if end > len(raw):
         raise MalformedProperties("field table length exceeds available data")
     pos += 4
@@ -182,7 +183,8 @@ def _skip_array(raw: bytes, pos: int, depth: int) -> int:
     """The offset after the field array (length prefix first) at ``pos``."""
     if depth > _MAX_DEPTH:
         raise MalformedProperties("field array nested too deeply")
-    end = pos + 4 + _unpack_u32(raw, pos)[0]
+    length: int = _unpack_u32(raw, pos)[0]
+    end = pos + 4 + length
     if end > len(raw):
         raise MalformedProperties("field array length exceeds available data")
     pos += 4
