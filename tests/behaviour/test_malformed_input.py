@@ -270,3 +270,43 @@ def test_malformed_content_header_is_refused_never_confirmed_nor_delivered(
 def _get(channel: Any, queue: str) -> tuple[Any, Any, bytes] | None:
     got = channel.basic_get(queue, auto_ack=True)
     return got if got[0] is not None else None
+
+
+def test_publish_routing_key_that_is_not_utf8_is_kept_through_storage_and_dead_lettering(
+    raw_client: Callable[..., RawClient],
+    connect: Callable[..., Any],
+    unique_name: Callable[..., str],
+    cleanup: Any,
+) -> None:
+    """RabbitMQ does not check basic.publish's routing key: the message is routed, stored,
+    delivered with the key's bytes, and dead-lettered with them in x-death (this was a 541
+    when Leveret encoded the x-death table)."""
+    exchange = cleanup.exchange(unique_name("x"))
+    plain, expiring, dead = (cleanup.queue(unique_name(p)) for p in ("plain", "ttl", "dead"))
+    channel = connect().channel()
+    channel.exchange_declare(exchange, "fanout", durable=True)
+    channel.queue_declare(plain, durable=True)
+    channel.queue_declare(dead, durable=True)
+    ttl_args = {
+        "x-message-ttl": 0,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": dead,
+    }
+    channel.queue_declare(expiring, durable=True, arguments=ttl_args)
+    channel.queue_bind(plain, exchange)
+    channel.queue_bind(expiring, exchange)
+
+    client, wire = opened(raw_client)
+    client.send_bytes(confirm_select())
+    wire.expect_method(85, 11)
+    persistent = b"\x10\x00\x02"
+    client.send_bytes(publish(exchange.encode(), b"k\xff", persistent, b"body"))
+    wire.expect_method(60, 80)  # basic.ack: stored, and the connection is fine
+
+    method, _, body = wait_for(lambda: _get(channel, plain), message="the routed message")
+    assert (method.routing_key, body) == (b"k\xff", b"body")
+    method, props, body = wait_for(lambda: _get(channel, dead), message="the dead letter")
+    assert body == b"body"
+    (death,) = props.headers["x-death"]
+    assert death["routing-keys"] == [b"k\xff"]
+    assert death["exchange"] == exchange
