@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pamqp import commands, header
 
 from .helpers import RawClient, wait_for
 
@@ -310,3 +311,28 @@ def test_publish_routing_key_that_is_not_utf8_is_kept_through_storage_and_dead_l
     (death,) = props.headers["x-death"]
     assert death["routing-keys"] == [b"k\xff"]
     assert death["exchange"] == exchange
+
+
+def test_connection_open_with_a_vhost_that_is_not_utf8_is_a_frame_error_naming_it(
+    raw_client: Callable[..., RawClient],
+) -> None:
+    """On channel 0 RabbitMQ's 501 names the method (connection.open, 10.40)."""
+    client = raw_client()
+    client.send(header.ProtocolHeader())
+    assert isinstance(client.recv_method(), commands.Connection.Start)
+    client.send(
+        commands.Connection.StartOk(
+            client_properties={"product": "leveret-tests"},
+            mechanism="PLAIN",
+            response="\0guest\0guest",
+        )
+    )
+    tune = client.recv_method()
+    assert isinstance(tune, commands.Connection.Tune)
+    client.send(commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
+    wire = Wire(client)
+    wire.buffer, client.buffer = client.buffer, b""
+    client.send_bytes(method(0, 10, 40, ss(b"\xff") + ss(b"") + b"\x00"))
+    code, text, class_id, method_id, _ = wire.connection_close()
+    assert (code, text.decode(), class_id, method_id) == (501, MALFORMED_UTF8, 10, 40)
+    assert client.wait_eof(5.0)

@@ -161,6 +161,8 @@ class ServerConnection:
 
     def _on_frame(self, frame_type: int, channel: int, payload: bytes) -> Event | None:
         if frame_type == spec.FRAME_METHOD:
+            if channel == 0:
+                return self._on_method(0, _decode_connection_method(payload))
             return self._on_method(channel, spec.decode_method(payload))
         if frame_type == spec.FRAME_HEADER:
             return self._on_header(channel, payload)
@@ -287,6 +289,18 @@ class ServerConnection:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         assert content.properties_raw is not None
         return ContentReceived(channel, content.method, content.properties_raw, body)
+
+
+def _decode_connection_method(payload: bytes) -> spec.Method:
+    """decode_method for channel 0: there RabbitMQ's 501 for a name that is not UTF-8 names
+    the method (on other channels it names none)."""
+    try:
+        return spec.decode_method(payload)
+    except FrameError as error:
+        if error.detail == spec.MALFORMED_UTF8 and len(payload) >= 4:
+            error.class_id = (payload[0] << 8) | payload[1]
+            error.method_id = (payload[2] << 8) | payload[3]
+        raise
 
 
 class _Discard(Exception):
