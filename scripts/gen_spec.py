@@ -305,9 +305,13 @@ def gen_decode(method: MethodSpec, structs: Structs) -> list[str]:
             lines.append(f"    o += {size}")
             lines += [f"    {p}" for p in item.post]
         elif item.kind == "shortstr":
+            # Names in methods without content must be UTF-8 (RabbitMQ: 501 "Malformed
+            # UTF-8 in shortstr", see decode_method); basic.publish's exchange and routing
+            # key are not checked by RabbitMQ, so they keep their bytes as surrogates.
+            errors = '"surrogateescape"' if method.content else ""
             lines += [
                 "    _n = d[o] + o + 1",
-                f'    {item.attr} = d[o + 1:_n].decode("utf-8", "surrogateescape")',
+                f'    {item.attr} = d[o + 1:_n].decode("utf-8"{", " + errors if errors else ""})',
                 "    o = _n",
             ]
         elif item.kind == "longstr":
@@ -489,6 +493,9 @@ _Buf = bytes | bytearray | memoryview
 
 PROTOCOL_HEADER = {protocol_header!r}
 DEFAULT_PORT = {port}
+
+#: The detail of the 501 for a method whose short string is not UTF-8 (as RabbitMQ says it).
+MALFORMED_UTF8 = "Malformed UTF-8 in shortstr"
 '''
 
 
@@ -569,6 +576,9 @@ def generate(spec: Spec, source: str) -> str:
         "        )",
         "    try:",
         "        return decoder(payload if type(payload) is bytes else bytes(payload), 4)",
+        "    except UnicodeDecodeError:",
+        "        # RabbitMQ's words; it names no method (class and method id 0).",
+        "        raise FrameError(MALFORMED_UTF8) from None",
         "    except (_struct.error, IndexError, ValueError, _Malformed):",
         '        detail = ""',
         "    except FrameError as exc:",
@@ -583,6 +593,7 @@ def generate(spec: Spec, source: str) -> str:
         "__all__ = [",
         '    "BasicProperties",',
         '    "DEFAULT_PORT",',
+        '    "MALFORMED_UTF8",',
         *(f'    "{name.upper().replace("-", "_")}",' for name, _ in spec.constants),
         '    "METHODS",',
         '    "Method",',

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from leveret.amqp import spec
@@ -572,7 +572,18 @@ def run_fuzz(data: bytes, cuts: list[int]) -> None:
         )
         if isinstance(event, ContentReceived):
             assert len(event.body) <= 64
+            # Validated at the header: what is stored and delivered always decodes.
+            spec.BasicProperties.decode(event.properties_raw)
+        if isinstance(event, MethodReceived) and not event.method.HAS_CONTENT:
+            assert_utf8_names(event.method)
     assert conn.reader.buffered <= len(data)
+
+
+def assert_utf8_names(method: spec.Method) -> None:
+    """Names in methods without content are UTF-8 (the rest is a 501 in the codec)."""
+    for name, kind in zip(method.FIELDS, method.FIELD_TYPES, strict=True):
+        if kind == "shortstr":
+            getattr(method, name).encode("utf-8")  # no surrogate escapes
 
 
 @given(data=st.binary(max_size=600), cuts=st.lists(st.integers(0, 600), max_size=6))
@@ -618,6 +629,155 @@ def test_fuzz_framed_garbage_only_yields_events_or_amqp_errors(
 @FUZZ
 def test_fuzz_mutated_frames_only_yield_events_or_amqp_errors(data: bytes, cuts: list[int]) -> None:
     run_fuzz(data, cuts)
+
+
+# Issue 10 (hardening): names that are not UTF-8, and malformed content headers.
+
+NAMED_METHODS = [
+    cls
+    for cls in spec.METHODS.values()
+    if "shortstr" in cls.FIELD_TYPES and not cls.HAS_CONTENT and cls.CLASS_ID != 10
+]
+not_utf8 = st.binary(min_size=1, max_size=12).filter(lambda b: not _is_utf8(b))
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@st.composite
+def named_method_frame(draw: st.DrawFn) -> bytes:
+    """A method with names (queue, exchange, routing key, consumer tag...) on channel 1,
+    one of them often not UTF-8."""
+    cls = draw(st.sampled_from(NAMED_METHODS))
+    values = {}
+    for name, kind in zip(cls.FIELDS, cls.FIELD_TYPES, strict=True):
+        if kind == "shortstr":
+            raw = draw(st.one_of(not_utf8, st.binary(max_size=8)))
+            values[name] = raw.decode("utf-8", "surrogateescape")
+    return encode_method_frame(1, cls(**values))
+
+
+@st.composite
+def publish_with_bad_header(draw: st.DrawFn) -> bytes:
+    """basic.publish whose properties are garbage or well-formed ones mutated."""
+    props = bytearray(draw(st.sampled_from([PROPERTIES, TYPICAL_PROPERTIES, b"\x00\x00"])))
+    for _ in range(draw(st.integers(0, 3))):
+        pos = draw(st.integers(0, len(props)))
+        kind = draw(st.sampled_from(["flip", "insert", "cut"]))
+        if kind == "flip" and pos < len(props):
+            props[pos] = draw(st.integers(0, 255))
+        elif kind == "insert":
+            props[pos:pos] = draw(st.binary(min_size=1, max_size=4))
+        else:
+            del props[pos:]
+    props = bytearray(draw(st.one_of(st.just(bytes(props)), st.binary(max_size=24))))
+    body = draw(st.binary(max_size=20))
+    chunk = draw(st.integers(0, 8))
+    method = encode_method_frame(1, spec.BasicPublish(exchange="x", routing_key="k"))
+    header = struct.pack(">HHQ", 60, 0, len(body)) + bytes(props)
+    frames = encode_content_frames(1, 60, b"", body, chunk + 8 if chunk else 0)[1:]
+    return method + encode_frame(spec.FRAME_HEADER, 1, header) + b"".join(frames)
+
+
+TYPICAL_PROPERTIES = spec.BasicProperties(
+    content_type="application/json",
+    headers={"n": 1, "s": "x", "a": [1, {"t": True}]},
+    delivery_mode=2,
+    priority=1,
+    expiration="100",
+    timestamp=1,
+).encode()
+
+hardening_streams = st.lists(
+    st.one_of(named_method_frame(), publish_with_bad_header(), valid_streams),
+    min_size=1,
+    max_size=6,
+).map(b"".join)
+
+
+@given(data=hardening_streams, cuts=st.lists(st.integers(0, 1000), max_size=6))
+@FUZZ
+def test_fuzz_bad_names_and_headers_only_yield_clean_events_or_amqp_errors(
+    data: bytes, cuts: list[int]
+) -> None:
+    """No event carries a name that is not UTF-8 or properties that do not decode."""
+    run_fuzz(data, cuts)
+
+
+def _decodes(properties: bytes) -> bool:
+    try:
+        spec.BasicProperties.decode(properties)
+    except AMQPError:
+        return False
+    return True
+
+
+@st.composite
+def one_bad_thing(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A name that is not UTF-8, or a header whose properties do not decode, and the start
+    of the 501 detail it must give."""
+    if draw(st.booleans()):
+        cls = draw(st.sampled_from(NAMED_METHODS))
+        names = [n for n, t in zip(cls.FIELDS, cls.FIELD_TYPES, strict=True) if t == "shortstr"]
+        bad = draw(st.sampled_from(names))
+        values = {
+            name: draw(not_utf8 if name == bad else st.text(max_size=8).map(str.encode)).decode(
+                "utf-8", "surrogateescape"
+            )
+            for name in names
+        }
+        return encode_method_frame(1, cls(**values)), "Malformed UTF-8 in shortstr"
+    frames = draw(publish_with_bad_header())
+    properties = _header_properties(frames)
+    assume(len(properties) >= 2 and not _decodes(properties))  # really malformed
+    return frames, "cannot decode basic properties"
+
+
+def _header_properties(frames: bytes) -> bytes:
+    """The properties of the content header frame in basic.publish ``frames``."""
+    method_size = struct.unpack_from(">I", frames, 3)[0]
+    header_at = 7 + method_size + 1
+    header_size = struct.unpack_from(">I", frames, header_at + 3)[0]
+    return frames[header_at + 7 + 12 : header_at + 7 + header_size]
+
+
+good_publishes = st.lists(
+    st.builds(publish_frames, st.just(1), st.binary(max_size=30), st.integers(0, 10)),
+    max_size=4,
+).map(b"".join)
+
+
+@given(
+    before=good_publishes,
+    bad=one_bad_thing(),
+    after=good_publishes,
+    cuts=st.lists(st.integers(0, 1000), max_size=4),
+)
+@FUZZ
+def test_fuzz_bad_name_or_header_is_exactly_a_501(
+    before: bytes, bad: tuple[bytes, str], after: bytes, cuts: list[int]
+) -> None:
+    """However the bytes are split: the good publishes before it are events, the bad name
+    or header is a 501 FRAME_ERROR (RabbitMQ's words for names), nothing after it is."""
+    frames, detail = bad
+    expected = feed(started(frame_max=4096), before)
+    conn = started(frame_max=4096)
+    data = before + frames + after
+    events: list[Event] = []
+    start = 0
+    with pytest.raises(AMQPError) as info:
+        for cut in sorted({c % (len(data) + 1) for c in cuts} | {len(data)}):
+            for event in conn.receive(data[start:cut]):
+                events.append(event)
+            start = cut
+    assert info.value.reply_code == 501 and info.value.hard, info.value
+    assert info.value.detail.startswith(detail), info.value.detail
+    assert events == expected
 
 
 @given(data=valid_streams)

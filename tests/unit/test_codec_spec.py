@@ -48,6 +48,11 @@ DOMAINS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+# Methods without content take UTF-8 names only (anything else is a 501, see below).
+UTF8_SHORTSTR = st.text(max_size=100).filter(lambda s: len(s.encode()) <= 255)
+UTF8_DOMAINS = dict(DOMAINS, shortstr=UTF8_SHORTSTR)
+
+
 def method_values(cls: type[Method], domains: dict[str, st.SearchStrategy[Any]]) -> Any:
     return st.fixed_dictionaries(
         {name: domains[kind] for name, kind in zip(cls.FIELDS, cls.FIELD_TYPES, strict=True)}
@@ -167,11 +172,40 @@ def test_shortstr_limits() -> None:
         spec.BasicConsumeOk(consumer_tag="x" * 256).encode()
     with pytest.raises(ValueError, match="255"):
         spec.BasicConsumeOk(consumer_tag="é" * 128).encode()
-    raw = b"\x00\x3c\x00\x15\x03\xff\xfea"
+
+
+def test_invalid_utf8_name_in_a_method_without_content_is_a_501() -> None:
+    """As RabbitMQ: names must be UTF-8 ("Malformed UTF-8 in shortstr", no method named)."""
+    raw = b"\x00\x3c\x00\x15\x03\xff\xfea"  # basic.consume-ok
+    with pytest.raises(FrameError) as info:
+        decode_method(raw)
+    assert info.value.reply_code == 501
+    assert info.value.reply_text == "FRAME_ERROR - Malformed UTF-8 in shortstr"
+    assert (info.value.class_id, info.value.method_id) == (0, 0)
+    # basic.publish's exchange and routing key are not checked (RabbitMQ does not either):
+    # their bytes stay, as surrogate escapes.
+    raw = b"\x00\x3c\x00\x28\x00\x00\x01\xc3\x02\xff\xfe\x00"
     decoded = decode_method(raw)
-    assert isinstance(decoded, spec.BasicConsumeOk)
-    assert decoded.consumer_tag == "\udcff\udcfea"
+    assert isinstance(decoded, spec.BasicPublish)
+    assert (decoded.exchange, decoded.routing_key) == ("\udcc3", "\udcff\udcfe")
     assert decoded.encode() == raw
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        spec.QueueDeclare(queue="q\udcff"),
+        spec.QueueBind(queue="q", exchange="x", routing_key="\udcc3"),
+        spec.ExchangeDeclare(exchange="\udcfe", type="direct"),
+        spec.BasicConsume(queue="q", consumer_tag="t\udcff"),
+        spec.BasicGet(queue="\udcff"),
+        spec.QueueDelete(queue="\udce9t\udce9"),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_every_name_of_a_method_without_content_must_be_utf8(method: spec.Method) -> None:
+    with pytest.raises(FrameError, match="Malformed UTF-8 in shortstr"):
+        decode_method(method.encode())
 
 
 def test_out_of_range_integers_raise_value_error() -> None:
@@ -221,7 +255,7 @@ def test_malformed_arguments() -> None:
 @settings(RELAXED, max_examples=40)
 @given(data=st.data())
 def test_method_round_trip(cls: type[Method], data: st.DataObject) -> None:
-    values = data.draw(method_values(cls, DOMAINS))
+    values = data.draw(method_values(cls, DOMAINS if cls.HAS_CONTENT else UTF8_DOMAINS))
     method = cls(**values)
     encoded = method.encode()
     decoded = decode_method(encoded)
@@ -232,6 +266,34 @@ def test_method_round_trip(cls: type[Method], data: st.DataObject) -> None:
     for cut in range(4, len(encoded)):
         with pytest.raises(FrameError):
             decode_method(encoded[:cut])
+
+
+NAMED_METHODS = [
+    cls for cls in ALL_METHODS if "shortstr" in cls.FIELD_TYPES and not cls.HAS_CONTENT
+]
+
+
+@pytest.mark.parametrize("cls", NAMED_METHODS, ids=ids)
+@settings(RELAXED, max_examples=15)
+@given(data=st.data())
+def test_any_name_that_is_not_utf8_is_a_501(cls: type[Method], data: st.DataObject) -> None:
+    values = data.draw(method_values(cls, UTF8_DOMAINS))
+    names = [n for n, kind in zip(cls.FIELDS, cls.FIELD_TYPES, strict=True) if kind == "shortstr"]
+    name = data.draw(st.sampled_from(names))
+    bad = data.draw(st.binary(min_size=1, max_size=255).filter(_not_utf8))
+    values[name] = bad.decode("utf-8", "surrogateescape")
+    with pytest.raises(FrameError) as info:
+        decode_method(cls(**values).encode())
+    assert info.value.reply_code == 501
+    assert info.value.detail == "Malformed UTF-8 in shortstr"
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def _properties() -> st.SearchStrategy[BasicProperties]:

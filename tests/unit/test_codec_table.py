@@ -461,3 +461,14 @@ def test_pamqp_decoded_by_ours(table: dict[str, object]) -> None:
         return value
 
     assert ours == expected(table)
+
+
+def test_str_with_surrogate_escapes_encodes_its_original_bytes() -> None:
+    """A routing key from basic.publish that is not UTF-8 (kept as surrogate escapes) goes
+    into x-death and CC/BCC tables as its original bytes, as RabbitMQ puts them."""
+    key = b"k\xff".decode("utf-8", "surrogateescape")
+    encoded = encode_table({"routing-keys": [key], "exchange": key})
+    assert b"S\x00\x00\x00\x02k\xff" in encoded
+    decoded, _ = decode_table(encoded)
+    assert decoded == {"routing-keys": [LongStrBytes(b"k\xff")], "exchange": LongStrBytes(b"k\xff")}
+    assert encode_table(decoded) == encoded

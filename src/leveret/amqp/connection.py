@@ -21,6 +21,7 @@ from leveret.amqp.errors import (
     FrameError,
 )
 from leveret.amqp.frames import FrameReader, decode_content_header
+from leveret.amqp.properties import NO_PROPERTIES, check_properties
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 
@@ -141,7 +142,10 @@ class ServerConnection:
                 method = spec.decode_method(payload)
                 content = reader.next_content(channel, self.max_message_size)
                 if content is not None and content[0] == method.CLASS_ID:
-                    yield ContentReceived(channel, method, content[1], content[2])
+                    properties_raw = content[1]
+                    if properties_raw != NO_PROPERTIES:
+                        check_properties(properties_raw)
+                    yield ContentReceived(channel, method, properties_raw, content[2])
                 else:
                     if content is not None:  # mismatched class: let the general path say so
                         raise ConnectionError_(
@@ -157,6 +161,8 @@ class ServerConnection:
 
     def _on_frame(self, frame_type: int, channel: int, payload: bytes) -> Event | None:
         if frame_type == spec.FRAME_METHOD:
+            if channel == 0:
+                return self._on_method(0, _decode_connection_method(payload))
             return self._on_method(channel, spec.decode_method(payload))
         if frame_type == spec.FRAME_HEADER:
             return self._on_header(channel, payload)
@@ -235,6 +241,8 @@ class ServerConnection:
                 f"content header for class {class_id} does not match method class "
                 f"{content.method.CLASS_ID}",
             )
+        if properties_raw != NO_PROPERTIES:
+            check_properties(properties_raw)  # refused before anything is stored
         content.properties_raw = properties_raw
         content.body_size = body_size
         if body_size > self.max_message_size:
@@ -281,6 +289,18 @@ class ServerConnection:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         assert content.properties_raw is not None
         return ContentReceived(channel, content.method, content.properties_raw, body)
+
+
+def _decode_connection_method(payload: bytes) -> spec.Method:
+    """decode_method for channel 0: there RabbitMQ's 501 for a name that is not UTF-8 names
+    the method (on other channels it names none)."""
+    try:
+        return spec.decode_method(payload)
+    except FrameError as error:
+        if error.detail == spec.MALFORMED_UTF8 and len(payload) >= 4:
+            error.class_id = (payload[0] << 8) | payload[1]
+            error.method_id = (payload[2] << 8) | payload[3]
+        raise
 
 
 class _Discard(Exception):

@@ -69,7 +69,9 @@ class AMQPError(Exception):
     def reply_text(self) -> str:
         name = REPLY_NAMES.get(self.reply_code, "UNKNOWN")
         text = f"{name} - {self.detail}"
-        encoded = text.encode()
+        # A name from basic.publish may hold bytes that are not UTF-8 (as surrogate
+        # escapes): they go back on the wire as they came, as RabbitMQ echoes them.
+        encoded = text.encode("utf-8", "surrogateescape")
         if len(encoded) <= 255:
             return text
         # Short strings on the wire hold 255 bytes; RabbitMQ cuts to 252 and appends "...".

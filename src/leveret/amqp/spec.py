@@ -23,6 +23,9 @@ _Buf = bytes | bytearray | memoryview
 PROTOCOL_HEADER = b'AMQP\x00\x00\t\x01'
 DEFAULT_PORT = 5672
 
+#: The detail of the 501 for a method whose short string is not UTF-8 (as RabbitMQ says it).
+MALFORMED_UTF8 = "Malformed UTF-8 in shortstr"
+
 FRAME_METHOD = 1
 FRAME_HEADER = 2
 FRAME_BODY = 3
@@ -1850,13 +1853,13 @@ def _decode_connection_start(d: bytes, o: int) -> ConnectionStart:
 def _decode_connection_start_ok(d: bytes, o: int) -> ConnectionStartOk:
     client_properties, o = _decode_table(d, o)
     _n = d[o] + o + 1
-    mechanism = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    mechanism = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = _unpack_u32(d, o)[0] + o + 4
     response = d[o + 4:_n]
     o = _n
     _n = d[o] + o + 1
-    locale = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    locale = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -1899,10 +1902,10 @@ def _decode_connection_tune_ok(d: bytes, o: int) -> ConnectionTuneOk:
 
 def _decode_connection_open(d: bytes, o: int) -> ConnectionOpen:
     _n = d[o] + o + 1
-    virtual_host = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    virtual_host = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -1914,7 +1917,7 @@ def _decode_connection_open(d: bytes, o: int) -> ConnectionOpen:
 
 def _decode_connection_open_ok(d: bytes, o: int) -> ConnectionOpenOk:
     _n = d[o] + o + 1
-    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -1925,7 +1928,7 @@ def _decode_connection_close(d: bytes, o: int) -> ConnectionClose:
     reply_code, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    reply_text = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reply_text = d[o + 1:_n].decode("utf-8")
     o = _n
     class_id, method_id = _S_HH.unpack_from(d, o)
     o += 4
@@ -1942,7 +1945,7 @@ def _decode_connection_close_ok(d: bytes, o: int) -> ConnectionCloseOk:
 
 def _decode_connection_blocked(d: bytes, o: int) -> ConnectionBlocked:
     _n = d[o] + o + 1
-    reason = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reason = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -1960,7 +1963,7 @@ def _decode_connection_update_secret(d: bytes, o: int) -> ConnectionUpdateSecret
     new_secret = d[o + 4:_n]
     o = _n
     _n = d[o] + o + 1
-    reason = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reason = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -1975,7 +1978,7 @@ def _decode_connection_update_secret_ok(d: bytes, o: int) -> ConnectionUpdateSec
 
 def _decode_channel_open(d: bytes, o: int) -> ChannelOpen:
     _n = d[o] + o + 1
-    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -2013,7 +2016,7 @@ def _decode_channel_close(d: bytes, o: int) -> ChannelClose:
     reply_code, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    reply_text = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reply_text = d[o + 1:_n].decode("utf-8")
     o = _n
     class_id, method_id = _S_HH.unpack_from(d, o)
     o += 4
@@ -2032,10 +2035,10 @@ def _decode_exchange_declare(d: bytes, o: int) -> ExchangeDeclare:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    type = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    type = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2060,7 +2063,7 @@ def _decode_exchange_delete(d: bytes, o: int) -> ExchangeDelete:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2081,13 +2084,13 @@ def _decode_exchange_bind(d: bytes, o: int) -> ExchangeBind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    destination = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    destination = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    source = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    source = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2108,13 +2111,13 @@ def _decode_exchange_unbind(d: bytes, o: int) -> ExchangeUnbind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    destination = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    destination = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    source = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    source = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2135,7 +2138,7 @@ def _decode_queue_declare(d: bytes, o: int) -> QueueDeclare:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2152,7 +2155,7 @@ def _decode_queue_declare(d: bytes, o: int) -> QueueDeclare:
 
 def _decode_queue_declare_ok(d: bytes, o: int) -> QueueDeclareOk:
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     message_count, consumer_count = _S_II.unpack_from(d, o)
     o += 8
@@ -2165,13 +2168,13 @@ def _decode_queue_bind(d: bytes, o: int) -> QueueBind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2192,7 +2195,7 @@ def _decode_queue_purge(d: bytes, o: int) -> QueuePurge:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2214,7 +2217,7 @@ def _decode_queue_delete(d: bytes, o: int) -> QueueDelete:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2238,13 +2241,13 @@ def _decode_queue_unbind(d: bytes, o: int) -> QueueUnbind:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    exchange = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    exchange = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    routing_key = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    routing_key = d[o + 1:_n].decode("utf-8")
     o = _n
     arguments, o = _decode_table(d, o)
     if o != len(d):
@@ -2277,10 +2280,10 @@ def _decode_basic_consume(d: bytes, o: int) -> BasicConsume:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _n = d[o] + o + 1
-    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2296,7 +2299,7 @@ def _decode_basic_consume(d: bytes, o: int) -> BasicConsume:
 
 def _decode_basic_consume_ok(d: bytes, o: int) -> BasicConsumeOk:
     _n = d[o] + o + 1
-    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -2305,7 +2308,7 @@ def _decode_basic_consume_ok(d: bytes, o: int) -> BasicConsumeOk:
 
 def _decode_basic_cancel(d: bytes, o: int) -> BasicCancel:
     _n = d[o] + o + 1
-    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2317,7 +2320,7 @@ def _decode_basic_cancel(d: bytes, o: int) -> BasicCancel:
 
 def _decode_basic_cancel_ok(d: bytes, o: int) -> BasicCancelOk:
     _n = d[o] + o + 1
-    consumer_tag = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    consumer_tag = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -2381,7 +2384,7 @@ def _decode_basic_get(d: bytes, o: int) -> BasicGet:
     reserved_1, = _S_H.unpack_from(d, o)
     o += 2
     _n = d[o] + o + 1
-    queue = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    queue = d[o + 1:_n].decode("utf-8")
     o = _n
     _b0 = d[o]
     o += 1
@@ -2410,7 +2413,7 @@ def _decode_basic_get_ok(d: bytes, o: int) -> BasicGetOk:
 
 def _decode_basic_get_empty(d: bytes, o: int) -> BasicGetEmpty:
     _n = d[o] + o + 1
-    reserved_1 = d[o + 1:_n].decode("utf-8", "surrogateescape")
+    reserved_1 = d[o + 1:_n].decode("utf-8")
     o = _n
     if o != len(d):
         raise _Malformed
@@ -2675,6 +2678,9 @@ def decode_method(payload: _Buf) -> Method:
         )
     try:
         return decoder(payload if type(payload) is bytes else bytes(payload), 4)
+    except UnicodeDecodeError:
+        # RabbitMQ's words; it names no method (class and method id 0).
+        raise FrameError(MALFORMED_UTF8) from None
     except (_struct.error, IndexError, ValueError, _Malformed):
         detail = ""
     except FrameError as exc:
@@ -2689,6 +2695,7 @@ def decode_method(payload: _Buf) -> Method:
 __all__ = [
     "BasicProperties",
     "DEFAULT_PORT",
+    "MALFORMED_UTF8",
     "FRAME_METHOD",
     "FRAME_HEADER",
     "FRAME_BODY",

@@ -11,6 +11,9 @@ Natural Python values encode as RabbitMQ clients would send them:
     bytes/bytearray/memoryview -> x    None -> V    list/tuple -> A    Mapping -> F
     datetime -> T (seconds since the epoch; naive datetimes are taken as UTC)
 
+A str holding surrogate escapes (a name from basic.publish that is not UTF-8) encodes
+back to its original bytes.
+
 Two wire forms are accepted but not reproduced byte for byte: a 't' octet other than 0/1
 (decoded as True, like RabbitMQ) and a table repeating a key (the first occurrence wins,
 like RabbitMQ's table lookup).
@@ -250,7 +253,7 @@ def encode_value(value: object, depth: int = 0) -> bytes:
     """Encode one field value: type tag followed by the value."""
     kind = type(value)
     if kind is str:
-        raw = cast(str, value).encode()
+        raw = cast(str, value).encode("utf-8", "surrogateescape")
         return b"S" + _pack_u32(len(raw)) + raw
     if kind is bool:
         return b"t\x01" if value else b"t\x00"
@@ -273,7 +276,7 @@ def encode_value(value: object, depth: int = 0) -> bytes:
     if isinstance(value, float):
         return b"d" + _F64.pack(value)
     if isinstance(value, str):
-        raw = value.encode()
+        raw = value.encode("utf-8", "surrogateescape")
         return b"S" + _pack_u32(len(raw)) + raw
     if isinstance(value, bytes | bytearray | memoryview):
         raw = bytes(value)

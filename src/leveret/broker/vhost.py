@@ -452,7 +452,7 @@ class VirtualHost:
             if record is not None:
                 try:
                     self._persist("a binding", lambda: self.definitions.add_binding(record))
-                except ChannelError:
+                except BaseException:  # one state, not two: whatever failed, undo in memory
                     exchange.router.unbind(destination, routing_key, args)
                     raise
 

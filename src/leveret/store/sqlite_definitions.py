@@ -45,8 +45,8 @@ def _writing(db: sqlite3.Connection) -> Iterator[None]:
         yield
         db.execute("COMMIT")  # in WAL mode the pages are written (and may fail) here
     except BaseException as error:
-        if db.in_transaction:
-            with suppress(sqlite3.Error):
+        with suppress(sqlite3.Error):  # (a closed database raises on in_transaction too)
+            if db.in_transaction:
                 db.execute("ROLLBACK")
         if isinstance(error, sqlite3.Error):
             raise StoreFailure(str(error)) from error
