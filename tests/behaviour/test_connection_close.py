@@ -5,7 +5,7 @@
   client with writes queued behind its close sees its close complete, not a reset.
 - A connection error in the middle of a read does not throw away the replies already
   produced for the frames before it.
-- After an unknown frame type the broker closes with 501 and drops the socket as soon
+- After an unknown frame type the broker closes with 501 (RabbitMQ's text) and drops the socket as soon
   as the client answers close-ok.
 """
 
@@ -172,7 +172,8 @@ def test_unknown_frame_type_is_501_and_the_socket_goes_after_close_ok(
     client = raw_client()
     client.handshake()
     client.send_bytes(struct.pack(">BHI", 65, 0, 0) + b"\xce")
-    client.expect_connection_close(501)  # (answers close-ok)
+    text = client.expect_connection_close(501)  # (answers close-ok)
+    assert text == "FRAME_ERROR - type 65, all octets = <<>>: unknown_frame"
     started = time.monotonic()
     assert client.wait_eof(2.0)
     assert time.monotonic() - started < 1.0

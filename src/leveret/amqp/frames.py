@@ -95,7 +95,9 @@ class FrameReader:
             return None
         frame_type, channel, length = _HEADER.unpack_from(buf, pos)
         if frame_type not in _VALID_TYPES:
-            raise FrameError(f"unknown frame type {frame_type}")
+            # At once, not after waiting for a payload that garbage may never complete;
+            # in RabbitMQ's words, with the octets that did arrive.
+            raise FrameError(unknown_frame_text(frame_type, buf[pos + 7 : pos + 7 + length]))
         frame_max = self.frame_max
         if frame_max and length + FRAME_OVERHEAD > frame_max:
             raise FrameError(f"frame size {length + FRAME_OVERHEAD} exceeds frame_max {frame_max}")
@@ -261,3 +263,11 @@ def encode_deliver_head(
         + consumer_tag
         + _DELIVER_TAG.pack(delivery_tag, redelivered)
     )
+
+
+def unknown_frame_text(frame_type: int, payload: bytes) -> str:
+    """RabbitMQ's text for a frame of unknown type, its payload shown as an Erlang binary."""
+    octets = ",".join(str(octet) for octet in payload[:64])
+    if len(payload) > 64:
+        octets += ",..."
+    return f"type {frame_type}, all octets = <<{octets}>>: unknown_frame"
