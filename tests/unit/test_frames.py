@@ -161,7 +161,8 @@ def test_huge_declared_size_rejected_early() -> None:
 def test_unknown_frame_type(frame_type: int) -> None:
     reader = FrameReader()
     reader.feed(bytes([frame_type]) + b"\x00\x00\x00\x00\x00\x00\xce")
-    with pytest.raises(FrameError, match=rf"^FRAME_ERROR - type {frame_type}, all octets = <<>>: unknown_frame$"):
+    text = rf"^FRAME_ERROR - type {frame_type}, all octets = <<>>: unknown_frame$"
+    with pytest.raises(FrameError, match=text):
         reader.next_frame()
 
 
