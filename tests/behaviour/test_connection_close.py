@@ -5,8 +5,8 @@
   client with writes queued behind its close sees its close complete, not a reset.
 - A connection error in the middle of a read does not throw away the replies already
   produced for the frames before it.
-- After an unknown frame type the broker closes with 501 (RabbitMQ's text) and drops the socket as soon
-  as the client answers close-ok.
+- After an unknown frame type the broker closes with 501 (RabbitMQ's text) and drops the
+  socket as soon as the client answers close-ok.
 """
 
 from __future__ import annotations
