@@ -89,9 +89,11 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Broker]]:
             proc.wait()
 
 
-def connect(port: int, user: str = "guest", password: str = "guest") -> pika.BlockingConnection:
+def connect(
+    port: int, user: str = "guest", password: str = "guest", vhost: str = "/"
+) -> pika.BlockingConnection:
     params = pika.ConnectionParameters(
-        "127.0.0.1", port, "/", pika.PlainCredentials(user, password), connection_attempts=1
+        "127.0.0.1", port, vhost, pika.PlainCredentials(user, password), connection_attempts=1
     )
     return pika.BlockingConnection(params)
 
@@ -169,10 +171,11 @@ def test_rabbitmq_environment_variables(tmp_path: Path, start: Callable[..., Bro
         RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
         RABBITMQ_DEFAULT_USER="bob",
         RABBITMQ_DEFAULT_PASS="builder",
+        RABBITMQ_DEFAULT_VHOST="site",
     )
     broker = start(env=env)
     broker.wait_listening(port)
-    connection = connect(port, "bob", "builder")
+    connection = connect(port, "bob", "builder", "site")
     round_trip(connection)
     connection.close()
 

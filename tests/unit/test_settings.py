@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,15 @@ def test_config_file_from_environment(conf: Path) -> None:
 
 def test_missing_config_file_names_it_and_who_asked(tmp_path: Path) -> None:
     missing = tmp_path / "nope.conf"
-    with pytest.raises(SettingsError, match=f"cannot read config file {missing} "):
+    with pytest.raises(SettingsError, match=re.escape(f"cannot read config file {missing} ")):
         resolve({}, {"RABBITMQ_CONFIG_FILE": str(missing)})
+
+
+def test_erlang_term_config_files_are_refused_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "advanced.config"
+    path.write_text("[{rabbit, [{heartbeat, 10}]}].\n")
+    with pytest.raises(SettingsError, match=r"Erlang-term \.config files are not supported"):
+        resolve({}, {}, str(path))
 
 
 def test_bad_environment_value_names_the_variable() -> None:
@@ -92,7 +100,7 @@ def test_bad_environment_value_names_the_variable() -> None:
 def test_bad_file_line_is_a_config_file_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.conf"
     path.write_text("heartbeat = 1\nnonsense\n")
-    with pytest.raises(ConfigFileError, match=f"{path}, line 2"):
+    with pytest.raises(ConfigFileError, match=re.escape(f"{path}, line 2")):
         resolve({}, {}, str(path))
 
 

@@ -95,6 +95,13 @@ def config_file_path(given: str | None, environ: Mapping[str, str]) -> tuple[Pat
 
 
 def read_config_file(path: Path, named_by: str) -> ParsedConfig:
+    if path.suffix == ".config":
+        # rabbitmq.config and advanced.config hold Erlang terms, which would fail on line 1
+        # with a message that does not say why.
+        raise SettingsError(
+            f"config file {path} (from {named_by}): Erlang-term .config files are not "
+            "supported; write the settings in rabbitmq.conf's 'key = value' format"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
