@@ -62,6 +62,10 @@ def test_only_the_first_named_listener_is_used_and_the_others_warn() -> None:
     assert [(w.line, w.key) for w in parsed.warnings] == [(2, "listeners.tcp.other")]
 
 
+def test_tls_listener_can_be_turned_off_again() -> None:
+    assert settings("listeners.ssl.default = 5671\nlisteners.ssl = none\n") == {"ssl_port": None}
+
+
 def test_tls_listener_and_ssl_options() -> None:
     text = """
 listeners.ssl.default = 127.0.0.2:5671
