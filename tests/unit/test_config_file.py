@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,12 @@ def test_bad_lines_are_errors_naming_file_line_and_problem(
     assert caught.line == line
     assert problem in caught.problem
     assert str(caught).startswith(f"test.conf, line {line}: ")
+
+
+def test_the_examples_in_the_configuration_docs_parse_without_warnings() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "configuration.md"
+    blocks = re.findall(r"```ini\n(.*?)```", docs.read_text(), re.DOTALL)
+    assert len(blocks) >= 2
+    for block in blocks:
+        parsed = parse_config(block, "docs/configuration.md")
+        assert parsed.settings and not parsed.warnings
