@@ -255,3 +255,23 @@ def test_print_config_masks_secrets_names_sources_and_exits(tmp_path: Path) -> N
     assert rows["port"].endswith("# command line")
     assert f"{conf}, line 5: unknown or unsupported key 'mystery'" in result.stderr
     assert "listening" not in result.stderr
+
+
+def test_file_limits_reach_the_broker(tmp_path: Path, start: Callable[..., Broker]) -> None:
+    port = free_port()
+    conf = tmp_path / "rabbitmq.conf"
+    conf.write_text(f"listeners.tcp.default = {port}\nmax_message_size = 1000\n")
+    broker = start("--config", str(conf), env=clean_env())
+    broker.wait_listening(port)
+    connection = connect(port)
+    try:
+        channel = connection.channel()
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.confirm_delivery()
+        channel.basic_publish("", queue, b"x" * 1000)  # the limit itself is fine
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as closed:
+            channel.basic_publish("", queue, b"x" * 1001)
+        assert closed.value.reply_code == 406
+        assert "larger than configured max size 1000" in closed.value.reply_text
+    finally:
+        connection.close()
