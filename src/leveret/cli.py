@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -11,11 +12,15 @@ from pathlib import Path
 import click
 
 from leveret import __version__
-from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, PROFILES, get_profile
+from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, PROFILES
 from leveret.perf.command import perf
 from leveret.server import event_loop
-from leveret.server.config import PROFILE_DEFAULT, Config, default_data_dir
+from leveret.server.config import Config, default_data_dir
+from leveret.server.config_file import LOG_LEVELS, ConfigFileError
 from leveret.server.node import DataDirLocked, DataDirUnusable, Node, prepare_data_dir
+from leveret.server.settings import SettingsError, format_settings, resolve
+
+log = logging.getLogger("leveret.cli")
 
 
 @click.group()
@@ -28,13 +33,28 @@ main.add_command(perf)
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="rabbitmq.conf-style config file (see docs/configuration.md) "
+    "[default: $LEVERET_CONFIG_FILE or $RABBITMQ_CONFIG_FILE, else none].",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the effective settings, and where each comes from, then exit.",
+)
+# Every option defaults to None, so that an option not given leaves the environment and the
+# config file their say (command line > environment > file > defaults); the help texts
+# name the real defaults.
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
 @click.option(
     "--port",
-    default=5672,
-    show_default=True,
+    default=None,
     type=click.IntRange(0, 65535),
-    help="AMQP port (0 picks a free one).",
+    help="AMQP port (0 picks a free one) [default: 5672].",
 )
 @click.option(
     "--data-dir",
@@ -45,23 +65,22 @@ main.add_command(perf)
 )
 @click.option(
     "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    type=click.Choice(list(LOG_LEVELS), case_sensitive=False),
+    help="[default: info]",
 )
 @click.option(
     "--memory-high-watermark",
-    default=0.4,
-    show_default=True,
+    default=None,
     type=click.FloatRange(0),
-    help="Block publishers above this memory use: a fraction of RAM (<1) or bytes; 0 disables.",
+    help="Block publishers above this memory use: a fraction of RAM (<1) or bytes; "
+    "0 disables [default: 0.4].",
 )
 @click.option(
     "--disk-free-limit",
-    default=50_000_000,
-    show_default=True,
+    default=None,
     type=click.IntRange(0),
-    help="Block publishers when free disk drops below (bytes).",
+    help="Block publishers when free disk drops below (bytes) [default: 50000000].",
 )
 @click.option(
     "--consumer-timeout",
@@ -71,10 +90,10 @@ main.add_command(perf)
 )
 @click.option(
     "--compat",
-    default=DEFAULT_PROFILE.name,
-    show_default=True,
+    default=None,
     type=click.Choice(sorted(PROFILES)),
-    help="Follow RabbitMQ 3.x or 4.x where they differ (see docs/compatibility.md).",
+    help="Follow RabbitMQ 3.x or 4.x where they differ (see docs/compatibility.md) "
+    f"[default: {DEFAULT_PROFILE.name}].",
 )
 @click.option(
     "--max-message-size",
@@ -83,49 +102,49 @@ main.add_command(perf)
     help="Largest message body accepted (bytes, at most 512 MiB) "
     "[default: 16 MiB; 128 MiB with --compat rabbitmq-3].",
 )
-def serve(
-    host: str,
-    port: int,
-    data_dir: str | None,
-    log_level: str,
-    memory_high_watermark: float,
-    disk_free_limit: int,
-    consumer_timeout: int | None,
-    compat: str,
-    max_message_size: int | None,
-) -> None:
+def serve(config_file: str | None, print_config: bool, **options: object) -> None:
     """Run the broker until SIGINT or SIGTERM."""
+    if isinstance(options.get("log_level"), str):
+        options["log_level"] = str(options["log_level"]).lower()
+    try:
+        resolved = resolve(options, os.environ, config_file)
+    except (ConfigFileError, SettingsError) as error:
+        raise click.ClickException(str(error)) from None
+    config = resolved.config
+    if print_config:
+        for warning in resolved.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(format_settings(resolved))
+        return
     logging.basicConfig(
-        level=log_level.upper(),
+        level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    directory = _data_dir(data_dir)
-    config = Config(
-        host=host,
-        port=port,
-        data_dir=directory,
-        memory_high_watermark=memory_high_watermark,
-        disk_free_limit=disk_free_limit,
-        consumer_timeout=consumer_timeout,
-        compat=get_profile(compat),
-        max_message_size=max_message_size or PROFILE_DEFAULT,
-    )
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
+    if resolved.config_file is not None:
+        log.info("configured from %s", resolved.config_file)
+    source = resolved.sources.get("data_dir", "--data-dir")
+    hint = "'--data-dir'" if source == "command line" else source
+    config.data_dir = _data_dir(resolved.data_dir, hint)
     try:
         event_loop.run(_serve(config))
     except (DataDirLocked, DataDirUnusable) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise click.ClickException(
+            f"cannot listen on {config.host}:{config.port}: {error.strerror}"
+        ) from None
 
 
-def _data_dir(value: str | None) -> Path:
+def _data_dir(value: str | None, hint: str = "'--data-dir'") -> Path:
     """The data directory, created and checked before anything listens: a bad one is a
     one-line error naming the path and the reason, not a traceback or a listen error."""
     if value is not None and not value.strip():
         raise click.BadParameter(
             "must not be empty (the broker's files would go into the current directory)",
-            param_hint="'--data-dir'",
+            param_hint=hint,
         )
     path = Path(value).expanduser() if value is not None else default_data_dir()
     try:

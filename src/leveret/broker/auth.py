@@ -57,7 +57,15 @@ class UserDatabase:
         return user, ""
 
     @classmethod
-    def with_default_user(cls) -> UserDatabase:
+    def with_default_user(
+        cls,
+        name: str = "guest",
+        password: str = "guest",
+        *,
+        loopback_only: bool = True,
+        vhost: str = "/",
+    ) -> UserDatabase:
+        """RabbitMQ's first-boot user (default_user, default_pass, default_vhost)."""
         users = cls()
-        users.add("guest", "guest", loopback_only=True)
+        users.add(name, password, loopback_only=loopback_only).vhosts = {vhost}
         return users

@@ -134,7 +134,13 @@ class DataDirLock:
 class Node:
     def __init__(self, config: Config | None = None, users: UserDatabase | None = None):
         self.config = config or Config()
-        self.users = users or UserDatabase.with_default_user()
+        config = self.config
+        self.users = users or UserDatabase.with_default_user(
+            config.default_user,
+            config.default_pass,
+            loopback_only=config.default_user in config.loopback_users,
+            vhost=config.default_vhost,
+        )
         self.vhosts: dict[str, VirtualHost] = {}
         self.connections: set[AMQPConnection] = set()
         self._server: asyncio.Server | None = None
@@ -177,8 +183,11 @@ class Node:
         """Bring back durable definitions and the messages of durable queues."""
         started = time.monotonic()
         definitions = self.definitions.load()
+        # "/" stays, as clients and tests expect it; default_vhost is where the default user is.
         names = (
-            {"/"} | {q.vhost for q in definitions.queues} | {x.vhost for x in definitions.exchanges}
+            {"/", self.config.default_vhost}
+            | {q.vhost for q in definitions.queues}
+            | {x.vhost for x in definitions.exchanges}
         )
         kept: set[str] = set()
         messages = 0
