@@ -388,11 +388,10 @@ class Broker:
             name = f"leveret-{uuid.uuid4().hex[:12]}"
         if name in node.vhosts:
             raise ValueError(f"vhost {name!r} already exists")
-        account = node.users.users.get(user)
-        if account is None:
+        if user not in node.access.users:
             raise NotFound(f"no user {user!r}")
-        node.add_vhost(name)
-        account.vhosts.add(name)
+        node.access.add_vhost(name)
+        node.access.set_permissions(user, name, ".*", ".*", ".*")
         return name
 
     def _delete_vhost(self, name: str, reason: str) -> None:
@@ -400,8 +399,7 @@ class Broker:
         vhost = node.vhosts.pop(name, None)
         if vhost is None:
             raise NotFound(f"no vhost {name!r}")
-        for account in node.users.users.values():
-            account.vhosts.discard(name)
+        node.access.delete_vhost(name)  # its runtime is gone already: only the records go
         for conn in list(node.connections):
             if conn.vhost is vhost:
                 conn.close_forced(reason)
