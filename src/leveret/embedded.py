@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from leveret.broker.compat import CompatProfile, get_profile
+from leveret.embedded_access import AccessAdmin
 from leveret.server.config import PROFILE_DEFAULT, Config
 from leveret.server.node import Node
 
@@ -128,7 +129,7 @@ def vhost_url(
     )
 
 
-class Broker:
+class Broker(AccessAdmin):
     """An in-process Leveret broker.
 
     ``Broker()`` listens on a free port of 127.0.0.1; ``Broker(port=5673)`` on a given one.
