@@ -33,6 +33,7 @@ class Backend(Protocol):
 
     def add_user(self, name: str, password: str) -> None: ...
     def delete_user(self, name: str) -> None: ...
+    def change_password(self, name: str, password: str) -> None: ...
     def add_vhost(self, name: str) -> None: ...
     def delete_vhost(self, name: str) -> None: ...
     def set_permissions(self, user: str, vhost: str, conf: str, write: str, read: str) -> None: ...
@@ -55,6 +56,9 @@ class LeveretBackend:
 
     def delete_user(self, name: str) -> None:
         self.broker.access(lambda a: a.delete_user(name))
+
+    def change_password(self, name: str, password: str) -> None:
+        self.broker.access(lambda a: a.change_password(name, password))
 
     def add_vhost(self, name: str) -> None:
         self.broker.access(lambda a: a.add_vhost(name))
@@ -99,6 +103,9 @@ class RabbitMQBackend:
 
     def delete_user(self, name: str) -> None:
         self.ctl("delete_user", name)
+
+    def change_password(self, name: str, password: str) -> None:
+        self.ctl("change_password", name, password)
 
     def add_vhost(self, name: str) -> None:
         self.ctl("add_vhost", name)
