@@ -141,6 +141,22 @@ def test_grants_are_cached_and_go_stale_on_change() -> None:
         access.current_grant(fresh_grant).check_read("queue", "q")
 
 
+def test_check_access_is_the_one_resource_check() -> None:
+    access = fresh()
+    access.add_user("u", "pw")
+    access.set_permissions("u", "/", "^c$", "^w$", "^r$")
+    access.check_access("u", "/", "queue", "c", "configure")
+    access.check_access("u", "/", "exchange", "w", "write")
+    with pytest.raises(ChannelError) as refused:
+        access.check_access("u", "/", "exchange", "", "write")
+    assert refused.value.reply_code == 403
+    assert refused.value.detail == (
+        "access to exchange 'amq.default' in vhost '/' refused for user 'u'"
+    )
+    with pytest.raises(ChannelError):  # no permissions in the vhost at all
+        access.check_access("nobody", "/", "queue", "r", "read")
+
+
 def test_topic_patterns_expand_username_and_vhost() -> None:
     access = fresh()
     access.set_topic_permissions("guest", "/", "t", "^{username}\\.{vhost}$", "")

@@ -72,6 +72,14 @@ class Grant:
             f"access to {kind} '{name}' in vhost '{self.vhost}' refused for user '{self.user}'",
         )
 
+    def check(self, permission: str, kind: str, name: str) -> None:
+        """``permission`` ("configure", "write" or "read") on resource ``kind`` ("queue",
+        "exchange") ``name``, or 403 ACCESS_REFUSED in RabbitMQ's words."""
+        name = name or DEFAULT_EXCHANGE
+        pattern = {"configure": self.configure, "write": self.write, "read": self.read}[permission]
+        if pattern.search(name) is None:
+            raise self._refuse(kind, name)
+
     def check_configure(self, kind: str, name: str) -> None:
         name = name or DEFAULT_EXCHANGE
         if self.configure.search(name) is None:
