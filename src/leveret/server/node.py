@@ -174,6 +174,11 @@ class Node:
         self.definitions = SqliteDefinitionStore(data_dir / "definitions.sqlite3")
         self.message_store = MessageStore(OsFileSystem(), data_dir / "queues", self._runner)
 
+    @property
+    def users(self) -> AccessControl:
+        """The login API's old name (``node.users.check(...)``), kept for its callers."""
+        return self.access
+
     def _open_access(self, recovered: set[str]) -> None:
         """Load users, vhosts and permissions; on first boot create RabbitMQ's defaults.
         ``recovered`` names the vhosts stored definitions mention: a data directory from
