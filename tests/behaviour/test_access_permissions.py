@@ -223,7 +223,7 @@ def test_topic_permissions_on_publish_and_bind(admin: Admin) -> None:
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
         ch.basic_publish("amq.topic", "other.news", b"no")
     assert refused.value.reply_text == (
-        f"ACCESS_REFUSED - write access to topic 'other.news' in exchange 'amq.topic' in "
+        f"ACCESS_REFUSED - access to topic 'other.news' in exchange 'amq.topic' in "
         f"vhost '{vhost}' refused for user '{user}'"
     )
     ch = conn.channel()
@@ -231,7 +231,7 @@ def test_topic_permissions_on_publish_and_bind(admin: Admin) -> None:
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
         ch.queue_bind("q", "amq.topic", "private.#")
     assert refused.value.reply_text == (
-        f"ACCESS_REFUSED - read access to topic 'private.#' in exchange 'amq.topic' in "
+        f"ACCESS_REFUSED - access to topic 'private.#' in exchange 'amq.topic' in "
         f"vhost '{vhost}' refused for user '{user}'"
     )
     # Exchanges without topic permissions (and non-topic ones) are not restricted.

@@ -163,8 +163,8 @@ def test_topic_patterns_expand_username_and_vhost() -> None:
     grant = access.grant("guest", "/")
     assert grant is not None
     grant.check_topic("write", "t", "guest./")
-    with pytest.raises(ChannelError, match="write access to topic 'other' in exchange 't'"):
+    with pytest.raises(ChannelError, match="access to topic 'other' in exchange 't'"):
         grant.check_topic("write", "t", "other")
-    with pytest.raises(ChannelError, match="read access to topic 'x'"):
+    with pytest.raises(ChannelError, match="access to topic 'x'"):
         grant.check_topic("read", "t", "x")  # the empty pattern means '^$'
     grant.check_topic("write", "no-topic-permissions", "anything")

@@ -112,6 +112,7 @@ class Grant:
         if pattern.search(routing_key) is None:
             raise ChannelError(
                 ACCESS_REFUSED,
-                f"{access} access to topic '{routing_key}' in exchange '{exchange}' in vhost "
+                # The same words for write and read (rabbit_access_control, 3.10 observed).
+                f"access to topic '{routing_key}' in exchange '{exchange}' in vhost "
                 f"'{self.vhost}' refused for user '{self.user}'",
             )
