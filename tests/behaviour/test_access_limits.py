@@ -80,5 +80,5 @@ def test_user_connection_limit(admin: Admin) -> None:
     with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as refused:
         admin.connect(user, password, vhost)
     assert (
-        f"NOT_ALLOWED - Connection refused for user '{user}'. User connection limit (1) is reached"
+        f"NOT_ALLOWED - connection refused for user '{user}': user connection limit (1) is reached"
     ) in str(refused.value)

@@ -9,7 +9,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from .access_admin import Admin
+from .access_admin import Admin, LeveretBackend
 
 LOGIN_REFUSED = (
     "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. "
@@ -83,10 +83,14 @@ def test_deleting_a_vhost_closes_its_connections_and_deletes_its_queues(admin: A
     ch.basic_publish("", "kept", b"m", pika.BasicProperties(delivery_mode=2))
     admin.backend.delete_vhost(vhost)
     closed = _closed_by_broker(conn)
-    assert (closed.reply_code, closed.reply_text) == (
-        320,
-        f"CONNECTION_FORCED - vhost '{vhost}' is deleted",
-    )
+    assert closed.reply_code == 320
+    deleted = f"CONNECTION_FORCED - vhost '{vhost}' is deleted"
+    if isinstance(admin.backend, LeveretBackend):
+        assert closed.reply_text == deleted
+    else:
+        # RabbitMQ races two closers: the vhost's supervisor going down, and the handler
+        # of the deletion event; whichever comes first gives the text.
+        assert closed.reply_text in (deleted, f"CONNECTION_FORCED - vhost '{vhost}' is down")
     with pytest.raises(pika.exceptions.ProbableAccessDeniedError):
         admin.connect(user, password, vhost)
     # Created again, the vhost is empty, and the user's permissions went with it.

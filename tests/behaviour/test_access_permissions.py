@@ -36,6 +36,11 @@ def _publish(exchange: str, key: str) -> Op:
 
 CASES = {
     "queue.declare": Case(lambda ch: ch.queue_declare("newq"), (("configure", "queue", "newq"),)),
+    # A dead-letter exchange also needs read on the queue and write on that exchange.
+    "queue.declare with a dead-letter exchange": Case(
+        lambda ch: ch.queue_declare("dlq", arguments={"x-dead-letter-exchange": "x"}),
+        (("configure", "queue", "dlq"), ("read", "queue", "dlq"), ("write", "exchange", "x")),
+    ),
     "queue.delete": Case(lambda ch: ch.queue_delete("q"), (("configure", "queue", "q"),)),
     "queue.purge": Case(lambda ch: ch.queue_purge("q"), (("read", "queue", "q"),)),
     "queue.bind": Case(

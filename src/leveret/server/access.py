@@ -31,8 +31,8 @@ def check_vhost_open(conn: AMQPConnection, name: str) -> Grant:
     if 0 <= limit <= len(mine):
         raise ConnectionError_(
             NOT_ALLOWED,
-            f"Connection refused for user '{user.name}'. "
-            f"User connection limit ({limit}) is reached",
+            f"connection refused for user '{user.name}': user connection limit ({limit}) "
+            "is reached",
         )
     grant = access.grant(user.name, name)
     if grant is None:
