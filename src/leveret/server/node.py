@@ -188,6 +188,11 @@ class Node:
         access = AccessControl(self.definitions, config.loopback_users)
         if access.empty:
             access.seed_defaults(config.default_user, config.default_pass, config.default_vhost)
+            log.info(
+                "first boot: created user '%s' (administrator) and vhost '%s'",
+                config.default_user,
+                config.default_vhost,
+            )
             for name in sorted(recovered - set(access.vhosts)):
                 access.add_vhost(name)
                 access.set_permissions(config.default_user, name, ".*", ".*", ".*")
