@@ -3,6 +3,7 @@
 #
 #   scripts/rabbitmq.sh start PORT DIR   start a node with AMQP on 127.0.0.1:PORT, state in DIR
 #   scripts/rabbitmq.sh stop DIR         stop the node started with that DIR
+#   scripts/rabbitmq.sh ctl DIR ARGS...  run rabbitmqctl ARGS... against that node
 #
 # The node gets its own name, its own Erlang distribution port and no plugins; its
 # mnesia, log and config files live under DIR, owned by the rabbitmq user (Debian's
@@ -15,7 +16,7 @@ START_TIMEOUT=${RABBITMQ_START_TIMEOUT:-60}
 STOP_TIMEOUT=${RABBITMQ_STOP_TIMEOUT:-30}
 
 usage() {
-    echo "usage: $0 start PORT DIR | stop DIR" >&2
+    echo "usage: $0 start PORT DIR | stop DIR | ctl DIR ARGS..." >&2
     exit 2
 }
 
@@ -178,6 +179,14 @@ cmd_stop() {
     echo "RabbitMQ node $node stopped"
 }
 
+cmd_ctl() {
+    local dir=$1
+    shift
+    [ -f "$dir/nodename" ] || die "no node was started from $dir"
+    # exec'ed by as_rabbitmq, so rabbitmqctl's exit status and output are the caller's.
+    as_rabbitmq "$RABBITMQ_LIB_BIN/rabbitmqctl" -n "$(cat "$dir/nodename")" -q "$@"
+}
+
 [ $# -ge 1 ] || usage
 case $1 in
     start)
@@ -187,6 +196,11 @@ case $1 in
     stop)
         [ $# -eq 2 ] || usage
         cmd_stop "$2"
+        ;;
+    ctl)
+        [ $# -ge 3 ] || usage
+        shift
+        cmd_ctl "$@"
         ;;
     *) usage ;;
 esac

@@ -46,6 +46,7 @@ from leveret.broker.admin.connections import ConnectionInfo
 from leveret.broker.admin.messages import PeekedMessage
 from leveret.broker.admin.queues import QueueInfo
 from leveret.broker.compat import CompatProfile, get_profile
+from leveret.embedded_access import AccessAdmin
 from leveret.server.config import PROFILE_DEFAULT, Config
 from leveret.server.monitor import MemoryUsage
 from leveret.server.node import Node
@@ -83,7 +84,7 @@ def vhost_url(
     )
 
 
-class Broker:
+class Broker(AccessAdmin):
     """An in-process Leveret broker.
 
     ``Broker()`` listens on a free port of 127.0.0.1; ``Broker(port=5673)`` on a given one.

@@ -8,7 +8,10 @@ from typing import Any
 import pika.exceptions
 import pytest
 
+from .access_admin import access_backend, admin
 from .helpers import RawClient
+
+__all__ = ["access_backend", "admin"]  # fixtures for the access tests
 
 
 class Cleanup:

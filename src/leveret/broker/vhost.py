@@ -267,7 +267,10 @@ class VirtualHost:
         exclusive: bool = False,
         auto_delete: bool = False,
         arguments: Mapping[str, object] | None = None,
+        authorize: Callable[[str], None] | None = None,
     ) -> Queue:
+        """``authorize`` (access checks) is called with the final name, a generated one
+        for a server-named queue, before anything is looked up or created."""
         if passive:
             return self.get_queue(name, owner)
         server_named = not name
@@ -279,6 +282,8 @@ class VirtualHost:
             raise ChannelError(
                 ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
             )
+        if authorize is not None:
+            authorize(name)
         # As in RabbitMQ, an exclusive queue is never durable: it dies with its connection.
         durable = durable and not exclusive
         args = dict(arguments or {})

@@ -44,13 +44,14 @@ from leveret.amqp.frames import (
 from leveret.amqp.sasl import SASLError, parse_response
 from leveret.broker.vhost import VirtualHost
 from leveret.server import conn_log, handlers
+from leveret.server.access import check_channel_limit, check_vhost_open
 from leveret.server.drain import Drain
 from leveret.server.session import Session
 from leveret.server.start import connection_start
 from leveret.server.tune import frame_max_refusal, handshake_frame_limit
 
 if TYPE_CHECKING:
-    from leveret.broker.auth import User
+    from leveret.broker.access import Grant, User
     from leveret.broker.queue import Queue
     from leveret.server.node import Node
 
@@ -93,6 +94,7 @@ class AMQPConnection(asyncio.Protocol):
         self.sessions: dict[int, Session] = {}
         self.vhost: VirtualHost | None = None
         self.user: User | None = None
+        self.grant: Grant | None = None  # the user's permissions in the open vhost
         self.exclusive_queues: list[Queue] = []
         self.client_properties: dict[str, object] = {}
         self.cancel_notify = False
@@ -347,6 +349,7 @@ class AMQPConnection(asyncio.Protocol):
                 self._run(session, method, handler, self, session, method)
             return
         if isinstance(method, spec.ChannelOpen):
+            check_channel_limit(self)
             self.sessions[number] = Session(self, number)
             self.send_method(number, spec.ChannelOpenOk())
         elif isinstance(method, spec.ChannelCloseOk):
@@ -419,7 +422,7 @@ class AMQPConnection(asyncio.Protocol):
             log.warning("%r: refused SASL response: %s", self, error)
             self._silent_close()
             return
-        user, why = self.node.users.check(username, password, self.peer[0] if self.peer else None)
+        user, why = self.node.access.check(username, password, self.peer[0] if self.peer else None)
         if user is None:
             conn_log.login_refused(self, mechanism, why)
             if self.auth_failure_close:
@@ -472,11 +475,8 @@ class AMQPConnection(asyncio.Protocol):
         vhost = self.node.vhosts.get(name)
         if vhost is None:
             raise ConnectionError_(NOT_ALLOWED, f"vhost {name} not found")
+        self.grant = check_vhost_open(self, name)
         assert self.user is not None
-        if name not in self.user.vhosts:
-            raise ConnectionError_(
-                NOT_ALLOWED, f"access to vhost '{name}' refused for user '{self.user.name}'"
-            )
         self.vhost = vhost
         self.state = State.OPEN
         self.send_method(0, spec.ConnectionOpenOk())
@@ -636,14 +636,14 @@ class AMQPConnection(asyncio.Protocol):
         self.state = State.CLOSING
         self._later(CLOSE_OK_TIMEOUT, self._close_transport)
 
-    def close_forced(self, reason: str) -> None:
-        """The operator or a shutdown closes this connection: 320 CONNECTION_FORCED."""
+    def close_forced(self, reason: str, *, verbatim: bool = False) -> None:
+        """The operator or a shutdown closes this connection: 320 CONNECTION_FORCED.
+        ``verbatim``: ``reason`` is the whole text (RabbitMQ's for a deleted vhost/user)."""
         if self.state is State.OPEN:
-            self.fail(
-                ConnectionError_(
-                    CONNECTION_FORCED, f"broker forced connection closure with reason '{reason}'"
-                )
-            )
+            text = reason
+            if not verbatim:
+                text = f"broker forced connection closure with reason '{reason}'"
+            self.fail(ConnectionError_(CONNECTION_FORCED, text))
             self._flush()
         else:
             self._close_transport()

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from leveret.broker.auth import UserDatabase
+from leveret.broker.access import AccessControl
 from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
@@ -132,15 +132,10 @@ class DataDirLock:
 
 
 class Node:
-    def __init__(self, config: Config | None = None, users: UserDatabase | None = None):
+    def __init__(self, config: Config | None = None):
         self.config = config or Config()
-        config = self.config
-        self.users = users or UserDatabase.with_default_user(
-            config.default_user,
-            config.default_pass,
-            loopback_only=config.default_user in config.loopback_users,
-            vhost=config.default_vhost,
-        )
+        # Replaced once storage is open (start); until then an empty, in-memory model.
+        self.access = AccessControl(loopback_users=self.config.loopback_users)
         self.vhosts: dict[str, VirtualHost] = {}
         self.connections: set[AMQPConnection] = set()
         self._server: asyncio.Server | None = None
@@ -179,16 +174,67 @@ class Node:
         self.definitions = SqliteDefinitionStore(data_dir / "definitions.sqlite3")
         self.message_store = MessageStore(OsFileSystem(), data_dir / "queues", self._runner)
 
+    @property
+    def users(self) -> AccessControl:
+        """The login API's old name (``node.users.check(...)``), kept for its callers."""
+        return self.access
+
+    def _open_access(self, recovered: set[str]) -> None:
+        """Load users, vhosts and permissions; on first boot create RabbitMQ's defaults.
+        ``recovered`` names the vhosts stored definitions mention: a data directory from
+        before the access model knew them only that way, so they are registered (with the
+        default user's full permissions) rather than lost."""
+        config = self.config
+        access = AccessControl(self.definitions, config.loopback_users)
+        if access.empty:
+            access.seed_defaults(config.default_user, config.default_pass, config.default_vhost)
+            log.info(
+                "first boot: created user '%s' (administrator) and vhost '%s'",
+                config.default_user,
+                config.default_vhost,
+            )
+            for name in sorted(recovered - set(access.vhosts)):
+                access.add_vhost(name)
+                access.set_permissions(config.default_user, name, ".*", ".*", ".*")
+        access.on_vhost_added = self._vhost_added
+        access.on_vhost_deleted = self._vhost_deleted
+        access.on_user_deleted = self._user_deleted
+        self.access = access
+        for name in access.vhosts:
+            if name not in self.vhosts:
+                self.add_vhost(name)
+
+    def _vhost_added(self, name: str) -> None:
+        if name not in self.vhosts:
+            self.add_vhost(name)
+
+    def _vhost_deleted(self, name: str) -> None:
+        """As RabbitMQ: the vhost's connections are closed, then its queues (with their
+        messages, on disk too) and exchanges are deleted."""
+        vhost = self.vhosts.pop(name, None)
+        if vhost is None:
+            return
+        for conn in list(self.connections):
+            if conn.vhost is vhost:
+                conn.close_forced(f"vhost '{name}' is deleted", verbatim=True)
+        for queue in list(vhost.queues.values()):
+            vhost.remove_queue(queue)
+        for exchange in list(vhost.exchanges):
+            if exchange and not exchange.startswith("amq."):
+                vhost.delete_exchange(exchange)
+
+    def _user_deleted(self, name: str) -> None:
+        for conn in list(self.connections):
+            if conn.user is not None and conn.user.name == name:
+                conn.close_forced(f"user '{name}' is deleted", verbatim=True)
+
     def _recover(self) -> None:
         """Bring back durable definitions and the messages of durable queues."""
         started = time.monotonic()
         definitions = self.definitions.load()
-        # "/" stays, as clients and tests expect it; default_vhost is where the default user is.
-        names = (
-            {"/", self.config.default_vhost}
-            | {q.vhost for q in definitions.queues}
-            | {x.vhost for x in definitions.exchanges}
-        )
+        names = {q.vhost for q in definitions.queues} | {x.vhost for x in definitions.exchanges}
+        self._open_access(names)
+        names |= set(self.access.vhosts)
         kept: set[str] = set()
         messages = 0
         for name in sorted(names):
@@ -250,7 +296,6 @@ class Node:
             self._lock.acquire()
         try:
             self._open_storage()
-            self.add_vhost("/")
             self._recover()
             loop = asyncio.get_running_loop()
             self._server = await loop.create_server(

@@ -70,6 +70,19 @@ class DefinitionStore(Protocol):
 
     def remove_binding(self, binding: BindingDefinition) -> None: ...
 
+    def load_access(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Users, vhosts, permissions and limits: (kind, key, JSON-able value) records that
+        ``leveret.broker.access`` reads and writes; the store does not interpret them."""
+        ...
+
+    def write_access(
+        self,
+        puts: Sequence[tuple[str, str, dict[str, Any]]],
+        deletes: Sequence[tuple[str, str]],
+    ) -> None:
+        """Store ``puts`` and remove ``deletes`` ((kind, key) pairs) in one atomic change."""
+        ...
+
     def close(self) -> None: ...
 
 

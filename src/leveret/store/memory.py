@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from leveret.store.base import (
     BindingDefinition,
@@ -28,6 +29,7 @@ class MemoryDefinitionStore:
         self.exchanges: dict[tuple[str, str], ExchangeDefinition] = {}
         self.queues: dict[tuple[str, str], QueueDefinition] = {}
         self.bindings: dict[tuple[object, ...], BindingDefinition] = {}
+        self.access: dict[tuple[str, str], dict[str, Any]] = {}
 
     def load(self) -> Definitions:
         return Definitions(
@@ -65,6 +67,19 @@ class MemoryDefinitionStore:
         for key, binding in list(self.bindings.items()):
             if doomed(binding):
                 del self.bindings[key]
+
+    def load_access(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(kind, key, dict(value)) for (kind, key), value in self.access.items()]
+
+    def write_access(
+        self,
+        puts: Sequence[tuple[str, str, dict[str, Any]]],
+        deletes: Sequence[tuple[str, str]],
+    ) -> None:
+        for kind, key, value in puts:
+            self.access[(kind, key)] = dict(value)
+        for pair in deletes:
+            self.access.pop(pair, None)
 
     def close(self) -> None:
         pass

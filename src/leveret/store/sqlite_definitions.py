@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from leveret.amqp.table import decode_table, encode_table
 from leveret.store.base import (
@@ -30,6 +32,16 @@ CREATE TABLE IF NOT EXISTS bindings (
     destination_is_queue INTEGER NOT NULL, routing_key TEXT NOT NULL, arguments BLOB NOT NULL,
     PRIMARY KEY (vhost, source, destination, destination_is_queue, routing_key, arguments));
 """
+
+# Schema versions (PRAGMA user_version), applied in order to bring an older file up to date.
+# Version 1 adds the access model (users, vhosts, permissions, limits) as JSON records; a
+# file from before it opens with that table empty, and the broker then seeds the defaults.
+MIGRATIONS = [
+    """CREATE TABLE IF NOT EXISTS access (
+        kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (kind, key));""",
+]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _args(blob: bytes) -> dict[str, object]:
@@ -60,6 +72,19 @@ class SqliteDefinitionStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreFailure(
+                f"definitions schema version {version} is newer than this broker's "
+                f"({SCHEMA_VERSION})"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with _writing(self.db):
+                self.db.execute(MIGRATIONS[number])
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
 
     def load(self) -> Definitions:
         db = self.db
@@ -144,6 +169,26 @@ class SqliteDefinitionStore:
                     encode_table(binding.arguments),
                 ),
             )
+
+    def load_access(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [
+            (kind, key, json.loads(value))
+            for kind, key, value in self.db.execute("SELECT kind, key, value FROM access")
+        ]
+
+    def write_access(
+        self,
+        puts: Sequence[tuple[str, str, dict[str, Any]]],
+        deletes: Sequence[tuple[str, str]],
+    ) -> None:
+        with _writing(self.db):
+            for kind, key, value in puts:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO access VALUES (?, ?, ?)",
+                    (kind, key, json.dumps(value, sort_keys=True)),
+                )
+            for kind, key in deletes:
+                self.db.execute("DELETE FROM access WHERE kind=? AND key=?", (kind, key))
 
     def close(self) -> None:
         self.db.close()

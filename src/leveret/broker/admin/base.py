@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from typing import Protocol
 
-from leveret.broker.auth import User, UserDatabase
+from leveret.broker.access import AccessControl, User
 from leveret.broker.channel import Channel
 from leveret.broker.message import QueueEntry
 from leveret.broker.queue import Queue
@@ -57,7 +57,7 @@ class AdminNode(Protocol):
     @property
     def vhosts(self) -> dict[str, VirtualHost]: ...
     @property
-    def users(self) -> UserDatabase: ...
+    def access(self) -> AccessControl: ...
     @property
     def connections(self) -> Set[AdminConnection]: ...
     @property

@@ -12,17 +12,18 @@ def list_vhosts(node: AdminNode) -> list[str]:
 
 
 def add_vhost(node: AdminNode, name: str | None = None, *, user: str = "guest") -> str:
-    """Create a vhost that ``user`` may open; without a name, a unique one. Returns the name."""
+    """Create a vhost that ``user`` may open (full permissions); without a name, a unique
+    one. Returns the name."""
     if name is None:
         name = f"leveret-{uuid.uuid4().hex[:12]}"
     if name in node.vhosts:
         raise ValueError(f"vhost {name!r} already exists")
-    account = node.users.users.get(user)
+    access = node.access
     # Checked before the vhost is created, so that a refusal leaves nothing behind.
-    if account is None:
+    if user not in access.users:
         raise NotFound(f"no user {user!r}")
-    node.add_vhost(name)
-    account.vhosts.add(name)
+    access.add_vhost(name)  # stored; the node's hook creates the vhost's runtime
+    access.set_permissions(user, name, ".*", ".*", ".*")
     return name
 
 
@@ -32,8 +33,7 @@ def delete_vhost(node: AdminNode, name: str, reason: str = "vhost deleted") -> N
     vhost = node.vhosts.pop(name, None)
     if vhost is None:
         raise NotFound(f"no vhost {name!r}")
-    for account in node.users.users.values():
-        account.vhosts.discard(name)
+    node.access.delete_vhost(name)  # its runtime is gone already: only the records go
     for conn in open_connections(node, name):
         conn.close_forced(reason)
     # As RabbitMQ's delete_vhost: its queues and exchanges go too, from the data directory

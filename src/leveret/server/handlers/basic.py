@@ -19,6 +19,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, check_publish_properties
 from leveret.broker.queue import NEEDS_SYNC, REJECTED, Queue
+from leveret.server.access import grant
 from leveret.server.handlers.queue import queue_name, refuse_on_stream
 from leveret.server.session import TxPublish
 
@@ -38,7 +39,15 @@ def publish(
         raise ConnectionError_(NOT_IMPLEMENTED, "immediate=true", 60, 40)
     vhost = conn.vhost
     assert vhost is not None
+    # Write permission on the exchange: a dict lookup once this exchange has been seen.
+    permit = conn.grant
+    if permit is None or permit.stale:
+        permit = grant(conn)
+    if not permit.writable.get(method.exchange):
+        permit.check_publish(method.exchange)
     exchange = vhost.get_exchange(method.exchange)
+    if permit.topics and exchange.type_name == "topic":
+        permit.check_topic("write", exchange.name, method.routing_key)
     if exchange.internal:
         raise ChannelError(
             ACCESS_REFUSED,
@@ -140,6 +149,7 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
         _consume_replies(conn, session, method)
         return
     name = queue_name(session, method.queue)
+    grant(conn).check_read("queue", name)
     queue = conn.vhost.get_queue(name, conn)
     if queue.consumers and (method.exclusive or queue.has_exclusive_consumer()):
         raise ChannelError(
@@ -195,7 +205,9 @@ def cancel(conn: AMQPConnection, session: Session, method: spec.BasicCancel) -> 
 
 def get(conn: AMQPConnection, session: Session, method: spec.BasicGet) -> None:
     assert conn.vhost is not None
-    queue = conn.vhost.get_queue(queue_name(session, method.queue), conn)
+    name = queue_name(session, method.queue)
+    grant(conn).check_read("queue", name)
+    queue = conn.vhost.get_queue(name, conn)
     refuse_on_stream(queue, "basic.get")
     got = session.channel.get(queue, no_ack=method.no_ack)
     if got is None:

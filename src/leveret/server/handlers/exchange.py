@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from leveret.amqp import spec
+from leveret.server.access import grant
+from leveret.server.handlers.queue import check_topic_read
 
 if TYPE_CHECKING:
     from leveret.server.connection import AMQPConnection
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
 
 def declare(conn: AMQPConnection, session: Session, method: spec.ExchangeDeclare) -> None:
     assert conn.vhost is not None
+    if not method.passive:
+        grant(conn).check_configure("exchange", method.exchange)
     conn.vhost.declare_exchange(
         method.exchange,
         method.type,
@@ -28,6 +32,7 @@ def declare(conn: AMQPConnection, session: Session, method: spec.ExchangeDeclare
 
 def delete(conn: AMQPConnection, session: Session, method: spec.ExchangeDelete) -> None:
     assert conn.vhost is not None
+    grant(conn).check_configure("exchange", method.exchange)
     conn.vhost.delete_exchange(method.exchange, if_unused=method.if_unused)
     if not method.no_wait:
         conn.send_method(session.number, spec.ExchangeDeleteOk())
@@ -35,6 +40,7 @@ def delete(conn: AMQPConnection, session: Session, method: spec.ExchangeDelete) 
 
 def bind(conn: AMQPConnection, session: Session, method: spec.ExchangeBind) -> None:
     assert conn.vhost is not None
+    _check_binding(conn, method)
     destination = conn.vhost.get_exchange(method.destination)
     conn.vhost.bind(method.source, destination, method.routing_key, method.arguments)
     if not method.no_wait:
@@ -43,11 +49,20 @@ def bind(conn: AMQPConnection, session: Session, method: spec.ExchangeBind) -> N
 
 def unbind(conn: AMQPConnection, session: Session, method: spec.ExchangeUnbind) -> None:
     assert conn.vhost is not None
+    _check_binding(conn, method)
     destination = conn.vhost.exchanges.get(method.destination)
     if destination is not None and method.source in conn.vhost.exchanges:
         conn.vhost.unbind(method.source, destination, method.routing_key, method.arguments)
     if not method.no_wait:
         conn.send_method(session.number, spec.ExchangeUnbindOk())
+
+
+def _check_binding(conn: AMQPConnection, method: spec.ExchangeBind | spec.ExchangeUnbind) -> None:
+    """Write on the destination, read on the source (and topic read), as RabbitMQ."""
+    permit = grant(conn)
+    permit.check_write("exchange", method.destination)
+    permit.check_read("exchange", method.source)
+    check_topic_read(conn, method.source, method.routing_key)
 
 
 HANDLERS: dict[type[spec.Method], Any] = {

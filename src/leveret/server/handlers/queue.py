@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from leveret.amqp import spec
-from leveret.amqp.errors import NOT_FOUND, NOT_IMPLEMENTED, ChannelError, ConnectionError_
+from leveret.amqp.errors import (
+    NOT_FOUND,
+    NOT_IMPLEMENTED,
+    PRECONDITION_FAILED,
+    ChannelError,
+    ConnectionError_,
+)
+from leveret.server.access import grant
 
 if TYPE_CHECKING:
     from leveret.broker.queue import Queue
@@ -39,9 +46,30 @@ def declare(conn: AMQPConnection, session: Session, method: spec.QueueDeclare) -
         if not method.no_wait:
             conn.send_method(session.number, spec.QueueDeclareOk(queue=method.queue))
         return
-    queue = conn.vhost.declare_queue(
+    vhost = conn.vhost
+
+    def authorize(name: str) -> None:
+        """RabbitMQ's checks on a declare, once the (maybe server-generated) name is known:
+        configure on the queue; for a dead-letter exchange, read on the queue and write on
+        the exchange; then the vhost's queue limit, for a queue that would be new."""
+        permit = grant(conn)
+        permit.check_configure("queue", name)
+        dlx = (method.arguments or {}).get("x-dead-letter-exchange")
+        if isinstance(dlx, str | bytes):
+            permit.check_read("queue", name)
+            permit.check_write("exchange", dlx.decode() if isinstance(dlx, bytes) else dlx)
+        limit = conn.node.access.vhost_limit(vhost.name, "max-queues")
+        if 0 <= limit <= len(vhost.queues) and name not in vhost.queues:
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"cannot declare queue '{name}': queue limit in vhost '{vhost.name}' "
+                f"({limit}) is reached",
+            )
+
+    queue = vhost.declare_queue(
         method.queue,
         conn,
+        authorize=authorize,
         passive=method.passive,
         durable=method.durable,
         exclusive=method.exclusive,
@@ -67,6 +95,7 @@ def bind(conn: AMQPConnection, session: Session, method: spec.QueueBind) -> None
     name = queue_name(session, method.queue)
     # With both names empty the routing key defaults to the queue name (spec rule).
     routing_key = method.routing_key if method.queue or method.routing_key else name
+    _check_binding(conn, name, method.exchange, routing_key)
     queue = conn.vhost.get_queue(name, conn)
     conn.vhost.bind(method.exchange, queue, routing_key, method.arguments)
     if not method.no_wait:
@@ -77,6 +106,7 @@ def unbind(conn: AMQPConnection, session: Session, method: spec.QueueUnbind) -> 
     assert conn.vhost is not None
     name = queue_name(session, method.queue)
     routing_key = method.routing_key if method.queue or method.routing_key else name
+    _check_binding(conn, name, method.exchange, routing_key)
     # RabbitMQ answers unbind-ok when the queue, the exchange or the binding is missing.
     queue = conn.vhost.queues.get(name)
     if queue is not None and method.exchange in conn.vhost.exchanges:
@@ -87,7 +117,9 @@ def unbind(conn: AMQPConnection, session: Session, method: spec.QueueUnbind) -> 
 
 def purge(conn: AMQPConnection, session: Session, method: spec.QueuePurge) -> None:
     assert conn.vhost is not None
-    queue = conn.vhost.get_queue(queue_name(session, method.queue), conn)
+    name = queue_name(session, method.queue)
+    grant(conn).check_read("queue", name)
+    queue = conn.vhost.get_queue(name, conn)
     refuse_on_stream(queue, "queue.purge")
     count = queue.purge()
     if not method.no_wait:
@@ -103,13 +135,34 @@ def delete(conn: AMQPConnection, session: Session, method: spec.QueueDelete) -> 
         if not method.no_wait:
             conn.send_method(session.number, spec.QueueDeleteOk(message_count=count))
 
+    name = queue_name(session, method.queue)
+    grant(conn).check_configure("queue", name)
     conn.vhost.delete_queue(
-        queue_name(session, method.queue),
+        name,
         conn,
         if_unused=method.if_unused,
         if_empty=method.if_empty,
         before_cancel=reply,
     )
+
+
+def _check_binding(conn: AMQPConnection, queue: str, exchange: str, routing_key: str) -> None:
+    """RabbitMQ's order: write on the queue, read on the exchange, then topic read."""
+    permit = grant(conn)
+    permit.check_write("queue", queue)
+    permit.check_read("exchange", exchange)
+    check_topic_read(conn, exchange, routing_key)
+
+
+def check_topic_read(conn: AMQPConnection, exchange: str, routing_key: str) -> None:
+    """Binding to a topic exchange needs topic read permission on the binding key."""
+    permit = grant(conn)
+    if not permit.topics:
+        return
+    assert conn.vhost is not None
+    source = conn.vhost.exchanges.get(exchange)
+    if source is not None and source.type_name == "topic":
+        permit.check_topic("read", exchange, routing_key)
 
 
 HANDLERS: dict[type[spec.Method], Any] = {
