@@ -56,6 +56,17 @@ class UserDatabase:
             return None, f"user '{name}' can only connect via localhost, not from {peer_host}"
         return user, ""
 
+    def check_external(self, name: str, peer_host: str | None) -> tuple[User | None, str]:
+        """SASL EXTERNAL: the TLS layer verified the client certificate that gave this
+        name, so there is no password to check; the user must exist all the same, and a
+        loopback-only user stays local."""
+        user = self.users.get(name)
+        if user is None:
+            return None, f"user '{name}' (from the client certificate) - no such user"
+        if user.loopback_only and not is_loopback(peer_host):
+            return None, f"user '{name}' can only connect via localhost, not from {peer_host}"
+        return user, ""
+
     @classmethod
     def with_default_user(cls) -> UserDatabase:
         users = cls()

@@ -41,10 +41,11 @@ from leveret.amqp.frames import (
     encode_content_frames,
     encode_method_frame,
 )
-from leveret.amqp.sasl import SASLError, parse_response
+from leveret.amqp.sasl import SASLError
 from leveret.broker.vhost import VirtualHost
 from leveret.server import conn_log, handlers
 from leveret.server.drain import Drain
+from leveret.server.login import authenticate, offered, peer_certificate
 from leveret.server.session import Session
 from leveret.server.start import connection_start
 
@@ -387,7 +388,9 @@ class AMQPConnection(asyncio.Protocol):
     # -- handshake ------------------------------------------------------------------------
 
     def _send_start(self) -> None:
-        self.send_method(0, connection_start(self.node.config.cluster_name))
+        config = self.node.config
+        mechanisms = offered(config, peer_certificate(self.transport))
+        self.send_method(0, connection_start(config.cluster_name, " ".join(mechanisms).encode()))
 
     def _on_handshake(self, method: spec.Method) -> None:
         if self.state is State.AWAIT_START_OK and isinstance(method, spec.ConnectionStartOk):
@@ -413,12 +416,18 @@ class AMQPConnection(asyncio.Protocol):
             self.blocked_capable = bool(capabilities.get("connection.blocked"))
         mechanism = method.mechanism
         try:
-            username, password = parse_response(mechanism, bytes(method.response))
+            user, why = authenticate(
+                self.node.users,
+                self.node.config,
+                mechanism,
+                bytes(method.response),
+                peer_certificate(self.transport),
+                self.peer[0] if self.peer else None,
+            )
         except SASLError as error:
             log.warning("%r: refused SASL response: %s", self, error)
             self._silent_close()
             return
-        user, why = self.node.users.check(username, password, self.peer[0] if self.peer else None)
         if user is None:
             conn_log.login_refused(self, mechanism, why)
             if self.auth_failure_close:
