@@ -329,3 +329,46 @@ def test_key_that_does_not_match_the_certificate_is_a_clear_error(
         start_broker(tls=tls_config(certs, keyfile=certs.client_key))
     assert str(certs.certfile) in str(error.value) and str(certs.client_key) in str(error.value)
     assert "mismatch" in str(error.value)
+
+
+def _encrypted_key(certs: Certs, folder: Path, password: bytes) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(certs.keyfile.read_bytes(), password=None)
+    path = folder / "encrypted-key.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+    )
+    return path
+
+
+def test_encrypted_key_with_its_password(start_broker, certs: Certs, tmp_path: Path) -> None:
+    keyfile = _encrypted_key(certs, tmp_path, b"s3cret")
+    broker = start_broker(tls=tls_config(certs, keyfile=keyfile, password="s3cret"))
+    assert round_trip(pika_params(broker, certs), "encrypted-key") == b"over tls"
+    with pytest.raises(TLSConfigError) as error:
+        start_broker(tls=tls_config(certs, keyfile=keyfile, password="wrong"))
+    assert str(keyfile) in str(error.value)
+    assert "s3cret" not in str(error.value) and "wrong" not in str(error.value)
+
+
+def test_configured_versions_and_ciphers_are_applied(start_broker, certs: Certs) -> None:
+    broker = start_broker(
+        tls=tls_config(certs, versions=("tlsv1.2",), ciphers=("ECDHE-ECDSA-AES128-GCM-SHA256",))
+    )
+    context = ssl.create_default_context(cafile=str(certs.cafile))
+    with (
+        socket.create_connection(("127.0.0.1", broker.ssl_port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
+        cipher = tls.cipher()
+        assert cipher is not None and cipher[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    with pytest.raises(TLSConfigError, match=r"ssl_options\.ciphers"):
+        start_broker(tls=tls_config(certs, ciphers=("NO-SUCH-CIPHER",)))
+    with pytest.raises(TLSConfigError, match=r"ssl_options\.versions"):
+        start_broker(tls=tls_config(certs, versions=("sslv3",)))
