@@ -51,3 +51,27 @@ def test_check_external_needs_an_existing_user_and_keeps_loopback_rules() -> Non
     user, why = users.check_external("guest", "10.0.0.7")
     assert user is None and "can only connect via localhost" in why
     assert users.check_external("guest", "127.0.0.1")[0] is not None
+
+
+def test_mechanisms_offered_and_external_without_a_certificate() -> None:
+    import pytest
+
+    from leveret.amqp.sasl import SASLError
+    from leveret.server.config import Config
+    from leveret.server.login import authenticate, offered
+
+    users = UserDatabase.with_default_user()
+    users.add("c", "unused")
+    config = Config(data_dir=None, auth_mechanisms=("EXTERNAL", "PLAIN"))
+    cert = {"subject": ((("commonName", "c"),),)}
+    assert offered(config, cert) == ["EXTERNAL", "PLAIN"]
+    assert offered(config, None) == ["PLAIN"]
+    # A client that insists on EXTERNAL without a certificate hears a refusal (403).
+    user, why = authenticate(users, config, "EXTERNAL", b"", None, "127.0.0.1")
+    assert user is None and "no verified client certificate" in why
+    config.ssl_cert_login_from = "common_name"
+    user, _ = authenticate(users, config, "EXTERNAL", b"", cert, "127.0.0.1")
+    assert user is not None and user.name == "c"
+    # AMQPLAIN is not configured here: not offered, so not accepted either.
+    with pytest.raises(SASLError):
+        authenticate(users, config, "AMQPLAIN", b"", None, "127.0.0.1")
