@@ -124,6 +124,8 @@ class ThreadedNode:
         return self
 
     def stop(self) -> None:
+        if self.loop.is_closed():  # stopped by the test already
+            return
         if self._error is None:
             asyncio.run_coroutine_threadsafe(self.node.stop(), self.loop).result(10)
             self.loop.call_soon_threadsafe(self.loop.stop)
@@ -159,14 +161,8 @@ def start_broker(certs: Certs) -> Iterator[Callable[..., ThreadedNode]]:
     started: list[ThreadedNode] = []
 
     def start(*, tls: TLSConfig | None = None, **settings: Any) -> ThreadedNode:
-        config = Config(
-            port=0,
-            ssl_port=0,
-            data_dir=None,
-            ssl=tls or tls_config(certs),
-            handshake_timeout=5.0,
-            **settings,
-        )
+        settings.setdefault("handshake_timeout", 5.0)
+        config = Config(port=0, ssl_port=0, data_dir=None, ssl=tls or tls_config(certs), **settings)
         users = UserDatabase.with_default_user()
         users.add(CLIENT_DN, "unused-" + CLIENT_DN)
         users.add("client", "unused-client")

@@ -372,3 +372,27 @@ def test_configured_versions_and_ciphers_are_applied(start_broker, certs: Certs)
         start_broker(tls=tls_config(certs, ciphers=("NO-SUCH-CIPHER",)))
     with pytest.raises(TLSConfigError, match=r"ssl_options\.versions"):
         start_broker(tls=tls_config(certs, versions=("sslv3",)))
+
+
+def test_client_that_never_starts_the_handshake_is_dropped(
+    start_broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = start_broker(handshake_timeout=0.5)
+    with (
+        caplog.at_level(logging.WARNING, logger="leveret.tls"),
+        socket.create_connection(("127.0.0.1", broker.ssl_port), timeout=5) as silent,
+    ):
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # closed by the broker, not by the 5 s timeout
+        assert time.monotonic() - started < 3
+    wait_for(lambda: "TLS handshake with 127.0.0.1" in caplog.text)
+
+
+def test_stop_with_a_handshake_under_way_is_prompt(start_broker) -> None:
+    broker = start_broker(handshake_timeout=30.0)
+    with socket.create_connection(("127.0.0.1", broker.ssl_port), timeout=5) as silent:
+        time.sleep(0.1)  # accepted, waiting for a ClientHello
+        started = time.monotonic()
+        broker.stop()
+        assert time.monotonic() - started < 3
+        assert silent.recv(1) == b""
