@@ -19,6 +19,7 @@ from leveret.server.config import Config, default_data_dir
 from leveret.server.config_file import LOG_LEVELS, ConfigFileError
 from leveret.server.node import DataDirLocked, DataDirUnusable, Node, prepare_data_dir
 from leveret.server.settings import SettingsError, format_settings, resolve
+from leveret.server.tls import TLSConfigError
 
 log = logging.getLogger("leveret.cli")
 
@@ -130,7 +131,7 @@ def serve(config_file: str | None, print_config: bool, **options: object) -> Non
     config.data_dir = _data_dir(resolved.data_dir, hint)
     try:
         event_loop.run(_serve(config))
-    except (DataDirLocked, DataDirUnusable) as error:
+    except (DataDirLocked, DataDirUnusable, TLSConfigError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(

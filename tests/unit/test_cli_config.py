@@ -225,6 +225,23 @@ def test_malformed_line_exits_non_zero_naming_the_line(tmp_path: Path) -> None:
     assert "listening" not in result.stderr
 
 
+def test_tls_listener_with_a_missing_certificate_is_a_one_line_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-cert.pem"
+    conf = tmp_path / "rabbitmq.conf"
+    conf.write_text(
+        f"listeners.tcp.default = {free_port()}\n"
+        f"listeners.ssl.default = {free_port()}\n"
+        f"ssl_options.certfile = {missing}\n"
+        f"ssl_options.keyfile = {missing}\n"
+    )
+    result = run_once(
+        "--config", str(conf), "--data-dir", str(tmp_path / "data"), env=clean_env(), cwd=tmp_path
+    )
+    assert result.returncode != 0
+    assert "Error: " in result.stderr and str(missing) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_environment_value_exits_non_zero_naming_the_variable(tmp_path: Path) -> None:
     result = run_once(env=clean_env(RABBITMQ_NODE_PORT="amqp"), cwd=tmp_path)
     assert result.returncode != 0

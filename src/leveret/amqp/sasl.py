@@ -1,4 +1,8 @@
-"""SASL responses of the mechanisms Leveret offers: PLAIN and AMQPLAIN."""
+"""SASL responses of the mechanisms Leveret offers: PLAIN, AMQPLAIN and EXTERNAL.
+
+EXTERNAL carries no credentials (the TLS client certificate names the user), so only
+the password mechanisms are parsed here; server/login.py decides who may use which.
+"""
 
 from __future__ import annotations
 

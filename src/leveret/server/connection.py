@@ -41,11 +41,12 @@ from leveret.amqp.frames import (
     encode_content_frames,
     encode_method_frame,
 )
-from leveret.amqp.sasl import SASLError, parse_response
+from leveret.amqp.sasl import SASLError
 from leveret.broker.vhost import VirtualHost
 from leveret.server import conn_log, handlers
 from leveret.server.access import check_channel_limit, check_vhost_open
 from leveret.server.drain import Drain
+from leveret.server.login import authenticate, offered, peer_certificate
 from leveret.server.session import Session
 from leveret.server.start import connection_start
 from leveret.server.tune import frame_max_refusal, handshake_frame_limit
@@ -391,7 +392,9 @@ class AMQPConnection(asyncio.Protocol):
     # -- handshake ------------------------------------------------------------------------
 
     def _send_start(self) -> None:
-        self.send_method(0, connection_start(self.node.config.cluster_name))
+        config = self.node.config
+        mechanisms = offered(config, peer_certificate(self.transport))
+        self.send_method(0, connection_start(config.cluster_name, " ".join(mechanisms).encode()))
 
     def _on_handshake(self, method: spec.Method) -> None:
         if self.state is State.AWAIT_START_OK and isinstance(method, spec.ConnectionStartOk):
@@ -417,12 +420,18 @@ class AMQPConnection(asyncio.Protocol):
             self.blocked_capable = bool(capabilities.get("connection.blocked"))
         mechanism = method.mechanism
         try:
-            username, password = parse_response(mechanism, bytes(method.response))
+            user, why = authenticate(
+                self.node.access,
+                self.node.config,
+                mechanism,
+                bytes(method.response),
+                peer_certificate(self.transport),
+                self.peer[0] if self.peer else None,
+            )
         except SASLError as error:
             log.warning("%r: refused SASL response: %s", self, error)
             self._silent_close()
             return
-        user, why = self.node.access.check(username, password, self.peer[0] if self.peer else None)
         if user is None:
             conn_log.login_refused(self, mechanism, why)
             if self.auth_failure_close:

@@ -22,6 +22,7 @@ from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.monitor import MemoryUsage, ResourceMonitor
 from leveret.server.session import Session
+from leveret.server.tls import TLSListener, build_context
 from leveret.store.base import DefinitionStore
 from leveret.store.files import OsFileSystem
 from leveret.store.memory import MemoryDefinitionStore
@@ -142,6 +143,9 @@ class Node:
         data_dir = self.config.data_dir
         self._lock = DataDirLock(data_dir) if data_dir is not None else None
         self.port = self.config.port
+        # The AMQPS port once started (None: no TLS listener); 0 in the config picks one.
+        self.ssl_port: int | None = None
+        self._tls: TLSListener | None = None
         # Resource alarms in force ("memory", "disk"): while any is, publishers are paused.
         self.alarms: set[str] = set()
         self.definitions: DefinitionStore = MemoryDefinitionStore()
@@ -292,6 +296,9 @@ class Node:
         self._monitor = ResourceMonitor(
             config.memory_high_watermark, config.disk_free_limit, config.data_dir
         )
+        # Checked before the data directory is touched: a bad certificate is a clear
+        # TLSConfigError naming the setting and file, not a half-started broker.
+        tls_context = build_context(config.ssl) if config.ssl_port is not None else None
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -304,7 +311,18 @@ class Node:
                 self.config.port,
                 reuse_address=True,
             )
+            if tls_context is not None and config.ssl_port is not None:
+                self._tls = TLSListener(
+                    tls_context, lambda: AMQPConnection(self), config.handshake_timeout
+                )
+                self.ssl_port = self._tls.listen(config.ssl_host, config.ssl_port)
         except BaseException:
+            if self._tls is not None:
+                self._tls.close()
+                self._tls = None
+            if self._server is not None:
+                self._server.close()
+                self._server = None
             if self._lock is not None:
                 self._lock.release()
             raise
@@ -317,6 +335,8 @@ class Node:
             self.config.data_dir or "memory",
             _code_kind(),
         )
+        if self.ssl_port is not None:
+            log.info("AMQPS listening on %s:%d", config.ssl_host, self.ssl_port)
 
     def memory_usage(self) -> MemoryUsage:
         """What the memory alarm is judged on, measured now (for management and logs)."""
@@ -363,6 +383,8 @@ class Node:
             self._monitor_task = None
         if self._server is not None:
             self._server.close()
+        if self._tls is not None:
+            self._tls.close()
         for conn in list(self.connections):
             conn.close_forced("shutdown")
         # Give clients a moment to read the close before the sockets go.

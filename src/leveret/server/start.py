@@ -22,7 +22,7 @@ SERVER_CAPABILITIES = {
 }
 
 
-def connection_start(cluster_name: str) -> spec.ConnectionStart:
+def connection_start(cluster_name: str, mechanisms: bytes = MECHANISMS) -> spec.ConnectionStart:
     return spec.ConnectionStart(
         version_major=0,
         version_minor=9,
@@ -35,6 +35,6 @@ def connection_start(cluster_name: str) -> spec.ConnectionStart:
             "cluster_name": cluster_name,
             "capabilities": dict(SERVER_CAPABILITIES),
         },
-        mechanisms=MECHANISMS,
+        mechanisms=mechanisms,
         locales=b"en_US",
     )
