@@ -157,26 +157,29 @@ def _skip_table(raw: bytes, pos: int, depth: int) -> int:
     if end > len(raw):
         raise MalformedProperties("field table length exceeds available data")
     pos += 4
-    fixed_sizes = _FIXED_SIZES
     while pos < end:
         pos += 2 + raw[pos]  # the key (any bytes, as in RabbitMQ), then the type tag
         if pos > end:
             raise MalformedProperties("field table contents overrun its length")
         tag = raw[pos - 1]
-        fixed = fixed_sizes.get(tag, -1)
-        if fixed >= 0:
-            pos += fixed
-        elif tag in (_LONGSTR, _BYTES):
-            pos += 4 + _unpack_u32(raw, pos)[0]
-        elif tag == _FIELD_TABLE:
-            pos = _skip_table(raw, pos, depth + 1)
-        elif tag == _ARRAY:
-            pos = _skip_array(raw, pos, depth + 1)
-        else:
-            raise MalformedProperties(f"unknown field value type {chr(tag)!r}")
+        pos = _skip_value(raw, pos, tag, depth)
     if pos != end:
         raise MalformedProperties("field table contents overrun its length")
     return end
+
+
+def _skip_value(raw: bytes, pos: int, tag: int, depth: int) -> int:
+    """The offset after the value of type ``tag`` at ``pos`` (in a table or an array)."""
+    fixed = _FIXED_SIZES.get(tag, -1)
+    if fixed >= 0:
+        return pos + fixed
+    if tag in (_LONGSTR, _BYTES):
+        return pos + 4 + int(_unpack_u32(raw, pos)[0])
+    if tag == _FIELD_TABLE:
+        return _skip_table(raw, pos, depth + 1)
+    if tag == _ARRAY:
+        return _skip_array(raw, pos, depth + 1)
+    raise MalformedProperties(f"unknown field value type {chr(tag)!r}")
 
 
 def _skip_array(raw: bytes, pos: int, depth: int) -> int:
@@ -188,21 +191,10 @@ def _skip_array(raw: bytes, pos: int, depth: int) -> int:
     if end > len(raw):
         raise MalformedProperties("field array length exceeds available data")
     pos += 4
-    fixed_sizes = _FIXED_SIZES
     while pos < end:
         tag = raw[pos]
         pos += 1
-        fixed = fixed_sizes.get(tag, -1)
-        if fixed >= 0:
-            pos += fixed
-        elif tag in (_LONGSTR, _BYTES):
-            pos += 4 + _unpack_u32(raw, pos)[0]
-        elif tag == _FIELD_TABLE:
-            pos = _skip_table(raw, pos, depth + 1)
-        elif tag == _ARRAY:
-            pos = _skip_array(raw, pos, depth + 1)
-        else:
-            raise MalformedProperties(f"unknown field value type {chr(tag)!r}")
+        pos = _skip_value(raw, pos, tag, depth)
     if pos != end:
         raise MalformedProperties("field array contents overrun its length")
     return end

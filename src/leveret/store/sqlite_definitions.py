@@ -65,6 +65,18 @@ def _writing(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+def _binding_row(binding: BindingDefinition) -> tuple[object, ...]:
+    """A binding's columns, in the table's order (insert and delete match on all of them)."""
+    return (
+        binding.vhost,
+        binding.source,
+        binding.destination,
+        binding.destination_is_queue,
+        binding.routing_key,
+        encode_table(binding.arguments),
+    )
+
+
 class SqliteDefinitionStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,14 +157,7 @@ class SqliteDefinitionStore:
         with _writing(self.db):
             self.db.execute(
                 "INSERT OR IGNORE INTO bindings VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    binding.vhost,
-                    binding.source,
-                    binding.destination,
-                    binding.destination_is_queue,
-                    binding.routing_key,
-                    encode_table(binding.arguments),
-                ),
+                _binding_row(binding),
             )
 
     def remove_binding(self, binding: BindingDefinition) -> None:
@@ -160,14 +165,7 @@ class SqliteDefinitionStore:
             self.db.execute(
                 "DELETE FROM bindings WHERE vhost=? AND source=? AND destination=? AND "
                 "destination_is_queue=? AND routing_key=? AND arguments=?",
-                (
-                    binding.vhost,
-                    binding.source,
-                    binding.destination,
-                    binding.destination_is_queue,
-                    binding.routing_key,
-                    encode_table(binding.arguments),
-                ),
+                _binding_row(binding),
             )
 
     def load_access(self) -> list[tuple[str, str, dict[str, Any]]]:
