@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from leveret.broker.access import AccessControl
+from leveret.broker.admin.definitions import import_definitions, read_definitions_file
 from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
@@ -260,6 +261,19 @@ class Node:
                 time.monotonic() - started,
             )
 
+    def _load_definitions(self) -> None:
+        """Import ``load_definitions`` after recovery, as RabbitMQ does at boot, so the file's
+        users and topology are there before the first client. A file that cannot be read or
+        parsed stops the start (DefinitionsFileError) rather than start a broker without the
+        users it promised; entries that cannot be applied are logged as warnings."""
+        path = self.config.load_definitions
+        if path is None:
+            return
+        warnings = import_definitions(self, read_definitions_file(path))
+        for warning in warnings:
+            log.warning("definitions from %s: %s", path, warning)
+        log.info("imported definitions from %s", path)
+
     def register_reply_consumer(self, session: Session, tag: str) -> None:
         key = random_name("")
         session.reply_key, session.reply_tag = key, tag
@@ -304,6 +318,7 @@ class Node:
         try:
             self._open_storage()
             self._recover()
+            self._load_definitions()
             loop = asyncio.get_running_loop()
             self._server = await loop.create_server(
                 lambda: AMQPConnection(self),
