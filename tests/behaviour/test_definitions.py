@@ -400,9 +400,37 @@ def test_load_definitions_at_boot(tmp_path: Path, leveret_process: Callable[...,
     with login(started.host, started.port, "defs-shop", "defs-alice", "alice-secret-1") as ch:
         ch.basic_publish("orders.topic", "eu.boot", b"after boot")
         assert get_body(ch, "orders.eu") == b"after boot"
-    with login(started.host, started.port, "/", "guest", "guest") as ch:
-        assert ch.is_open  # the default user is created as on any first boot
+    # As RabbitMQ: with definitions to load, the first boot creates no default user.
+    with (
+        pytest.raises(pika.exceptions.ProbableAuthenticationError),
+        login(started.host, started.port, "/", "guest", "guest"),
+    ):
+        pass
     assert "policies: 1 skipped" in started.stderr()
+
+
+@pytest.mark.leveret_only
+def test_load_definitions_again_after_restart_keeps_messages(
+    tmp_path: Path, leveret_process: Callable[..., Any]
+) -> None:
+    """Each boot imports the file again (as RabbitMQ): on top of what was recovered, that
+    changes nothing, so durable queues keep their messages."""
+    config = tmp_path / "rabbitmq.conf"
+    config.write_text(f"load_definitions = {FIXTURE}\n")
+    data_dir = str(tmp_path / "kept-data")
+    first = leveret_process("--config", str(config), "--data-dir", data_dir)
+    with login(first.host, first.port, "defs-shop", "defs-alice", "alice-secret-1") as ch:
+        ch.confirm_delivery()
+        ch.basic_publish(
+            "orders.topic", "eu.kept", b"persistent", pika.BasicProperties(delivery_mode=2)
+        )
+    first.proc.terminate()
+    first.proc.wait(timeout=10)
+    second = leveret_process("--config", str(config), "--data-dir", data_dir)
+    with login(second.host, second.port, "defs-shop", "defs-alice", "alice-secret-1") as ch:
+        assert get_body(ch, "orders.eu") == b"persistent"
+        assert get_body(ch, "orders.all") == b"persistent"  # quorum, via orders.fanout
+    assert "skipped:" not in second.stderr()  # no entry clashed with what was recovered
 
 
 @pytest.mark.leveret_only

@@ -191,7 +191,16 @@ class Node:
         default user's full permissions) rather than lost."""
         config = self.config
         access = AccessControl(self.definitions, config.loopback_users)
-        if access.empty:
+        if access.empty and config.load_definitions is not None:
+            # As RabbitMQ: definitions loaded at boot replace the default user and vhost,
+            # which would otherwise be a guest account the file's author never asked for.
+            log.info(
+                "first boot: no default user or vhost, definitions come from %s",
+                config.load_definitions,
+            )
+            for name in sorted(recovered):
+                access.add_vhost(name)
+        elif access.empty:
             access.seed_defaults(config.default_user, config.default_pass, config.default_vhost)
             log.info(
                 "first boot: created user '%s' (administrator) and vhost '%s'",
