@@ -37,6 +37,7 @@ import sys
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,37 @@ def test_exclusive_and_server_named_queues_are_not_exported(broker: leveret.Brok
         exported = broker.export_definitions()
     assert [q["name"] for q in exported["queues"]] == ["defs-kept"]
     assert [b["destination"] for b in exported["bindings"]] == ["defs-kept"]
+
+
+@pytest.mark.leveret_only
+def test_typed_arguments_export_as_json(broker: leveret.Broker) -> None:
+    """Arguments arrive as AMQP field values (tables, arrays, timestamps, byte strings);
+    the export holds their JSON forms, and they import back equivalent."""
+    arguments: dict[str, Any] = {
+        "x-match": "all",
+        "nested": {"depth": 1, "list": [1, "two", True]},
+        "when": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "raw": b"bytes",
+    }
+    with login(broker.host, broker.port, "/", "guest", "guest") as ch:
+        ch.queue_declare("defs-typed", durable=True)
+        ch.queue_bind("defs-typed", "amq.headers", "", arguments=arguments)
+    exported = broker.export_definitions()
+    (binding,) = [b for b in exported["bindings"] if b["destination"] == "defs-typed"]
+    assert binding["arguments"] == {
+        "x-match": "all",
+        "nested": {"depth": 1, "list": [1, "two", True]},
+        "when": 1767323045,
+        "raw": "bytes",
+    }
+    document = json.loads(json.dumps(exported))
+    with leveret.Broker() as other:
+        assert other.import_definitions(document) == []
+        with login(other.host, other.port, "/", "guest", "guest") as ch:
+            headers = {**binding["arguments"]}
+            del headers["x-match"]
+            ch.basic_publish("amq.headers", "", b"matched", pika.BasicProperties(headers=headers))
+            assert get_body(ch, "defs-typed") == b"matched"
 
 
 # -- Leveret -> Leveret ---------------------------------------------------------------------
