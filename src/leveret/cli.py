@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from leveret import __version__
+from leveret.broker.admin.definitions import DefinitionsFileError
 from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, PROFILES
 from leveret.perf.command import perf
 from leveret.server import event_loop
@@ -131,7 +132,7 @@ def serve(config_file: str | None, print_config: bool, **options: object) -> Non
     config.data_dir = _data_dir(resolved.data_dir, hint)
     try:
         event_loop.run(_serve(config))
-    except (DataDirLocked, DataDirUnusable, TLSConfigError) as error:
+    except (DataDirLocked, DataDirUnusable, TLSConfigError, DefinitionsFileError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(

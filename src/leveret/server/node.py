@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from leveret.broker.access import AccessControl
+from leveret.broker.admin.definitions import import_definitions, read_definitions_file
 from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
@@ -190,7 +191,16 @@ class Node:
         default user's full permissions) rather than lost."""
         config = self.config
         access = AccessControl(self.definitions, config.loopback_users)
-        if access.empty:
+        if access.empty and config.load_definitions is not None:
+            # As RabbitMQ: definitions loaded at boot replace the default user and vhost,
+            # which would otherwise be a guest account the file's author never asked for.
+            log.info(
+                "first boot: no default user or vhost, definitions come from %s",
+                config.load_definitions,
+            )
+            for name in sorted(recovered):
+                access.add_vhost(name)
+        elif access.empty:
             access.seed_defaults(config.default_user, config.default_pass, config.default_vhost)
             log.info(
                 "first boot: created user '%s' (administrator) and vhost '%s'",
@@ -260,6 +270,19 @@ class Node:
                 time.monotonic() - started,
             )
 
+    def _load_definitions(self) -> None:
+        """Import ``load_definitions`` after recovery, as RabbitMQ does at boot, so the file's
+        users and topology are there before the first client. A file that cannot be read or
+        parsed stops the start (DefinitionsFileError) rather than start a broker without the
+        users it promised; entries that cannot be applied are logged as warnings."""
+        path = self.config.load_definitions
+        if path is None:
+            return
+        warnings = import_definitions(self, read_definitions_file(path))
+        for warning in warnings:
+            log.warning("definitions from %s: %s", path, warning)
+        log.info("imported definitions from %s", path)
+
     def register_reply_consumer(self, session: Session, tag: str) -> None:
         key = random_name("")
         session.reply_key, session.reply_tag = key, tag
@@ -304,6 +327,7 @@ class Node:
         try:
             self._open_storage()
             self._recover()
+            self._load_definitions()
             loop = asyncio.get_running_loop()
             self._server = await loop.create_server(
                 lambda: AMQPConnection(self),

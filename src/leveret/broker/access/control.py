@@ -201,6 +201,20 @@ class AccessControl:
         self.users[name] = user
         return user
 
+    def put_user(
+        self, name: str, password_hash: str | None, hashing_algorithm: str, tags: Iterable[str]
+    ) -> User:
+        """Create the user or replace its password hash and tags, keeping its permissions and
+        limits (a definitions import: importing the same file twice changes nothing)."""
+        if not name:
+            raise InvalidArgument("Bad argument: user cannot be an empty string")
+        if hashing_algorithm not in passwords.ALGORITHMS:
+            raise InvalidArgument(f"unknown hashing algorithm {hashing_algorithm}")
+        user = User(name, password_hash, hashing_algorithm, list(tags))
+        self._save_user(user)
+        self.users[name] = user
+        return user
+
     def _save_user(self, user: User) -> None:
         self._write([("user", user.name, user.to_record())])
 

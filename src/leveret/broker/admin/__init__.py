@@ -8,5 +8,6 @@ listing is a consistent snapshot.
 The functions take the node as :class:`~leveret.broker.admin.base.AdminNode`, a Protocol:
 the node and the connections are server-layer objects, which broker/ must not import.
 
-Modules: ``vhosts``, ``queues``, ``messages`` (peeking), ``connections``, ``alarms``.
+Modules: ``vhosts``, ``queues``, ``messages`` (peeking), ``connections``, ``alarms``,
+``definitions`` (RabbitMQ's definitions JSON).
 """
