@@ -132,9 +132,7 @@ def test_user_limits(broker: Served) -> None:
     grant(broker, "u-lim")
     result = broker.ctl("set_user_limits", "u-lim", '{"max-connections": 1}')
     assert result.code == 0
-    assert result.out == (
-        'Setting user limits to "{"max-connections": 1}" for user "u-lim" ...\n'
-    )
+    assert result.out == ('Setting user limits to "{"max-connections": 1}" for user "u-lim" ...\n')
     shown = broker.ctl("list_user_limits", "--user", "u-lim")
     assert shown.out == 'Listing limits for user "u-lim" ...\n{"max-connections":1}\n'
     first = broker.connect("u-lim", "pw")
