@@ -92,8 +92,6 @@ def command_args(cmd: Command, parsed: Parsed) -> tuple[Args, list[str]]:
     for option in parsed.options:
         if option.startswith("--") and option[2:] not in cmd.options:
             raise UsageError(f"{cmd.name} takes no option {option}")
-    if "vhost" in parsed.options and not cmd.vhost:
-        raise UsageError(f"{cmd.name} takes no -p/--vhost")
     if len(given) < len(cmd.args):
         raise UsageError("not enough arguments.")
     args: Args = dict(zip(cmd.args, given, strict=False))
