@@ -88,6 +88,8 @@ def test_unknown_user_exits_67(broker: Served) -> None:
         ("clear_password", "nobody"),
         ("set_user_tags", "nobody", "a"),
         ("list_user_permissions", "nobody"),
+        ("list_user_limits", "--user", "nobody"),
+        ("set_user_limits", "nobody", "{}"),
     ):
         result = broker.ctl(*args)
         assert result.code == 67, args

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 Args = dict[str, Any]
 
@@ -52,8 +52,9 @@ class Command:
     result: str = ""
     # Turns the parsed arguments into the operation's; raises DataError.
     prepare: Callable[[Args], Args] | None = None
-    # For limits: print each row's "limits" as JSON, as rabbitmqctl does, not a table.
-    limits_json: bool = False
+    # Prints a command's result that is not a listing (export_definitions' JSON, say),
+    # given the result, the arguments and stdout.
+    output: Callable[[object, Args, TextIO], None] | None = None
 
     @property
     def usage(self) -> str:
@@ -96,6 +97,11 @@ def split_tags(args: Args) -> Args:
     tags = args.get("tags")
     split = [t.strip() for t in tags.split(",") if t.strip()] if isinstance(tags, str) else []
     return {**args, "tags": split}
+
+
+def print_limits(result: object, args: Args, out: TextIO) -> None:
+    """Limits print as one JSON object, as rabbitmqctl's list_*_limits."""
+    out.write(json.dumps(result, separators=(",", ":")) + "\n")
 
 
 def tag_list(tags: list[str]) -> str:
@@ -151,8 +157,7 @@ command(Command(
 ))  # fmt: skip
 command(Command(
     "list_user_limits", "Shows a user's limits.", options={"user": "guest"},
-    info='Listing limits for user "{user}" ...', columns=("user", "limits"),
-    all_columns=("user", "limits"), limits_json=True,
+    info='Listing limits for user "{user}" ...', output=print_limits,
 ))  # fmt: skip
 
 # -- vhosts ----------------------------------------------------------------------------------
@@ -181,8 +186,7 @@ command(Command(
 ))  # fmt: skip
 command(Command(
     "list_vhost_limits", "Shows a vhost's limits.", vhost=True,
-    info='Listing limits for vhost "{vhost}" ...', columns=("vhost", "limits"),
-    all_columns=("vhost", "limits"), limits_json=True,
+    info='Listing limits for vhost "{vhost}" ...', output=print_limits,
 ))  # fmt: skip
 
 # -- permissions -----------------------------------------------------------------------------

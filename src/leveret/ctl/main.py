@@ -159,9 +159,6 @@ def print_rows(
         out.write("[\n" + "".join(o + "\n" if i == 0 else f",{o}\n" for i, o in enumerate(objects)))
         out.write("]\n")
         return
-    if cmd.limits_json and columns == list(cmd.columns) and len(rows) == 1:
-        out.write(compact(rows[0]["limits"]) + "\n")  # rabbitmqctl prints the JSON alone
-        return
     if not rows:
         return  # as rabbitmqctl: no header over nothing
     if not silent:
@@ -263,6 +260,8 @@ def execute(
         rows = result if isinstance(result, list) else []
         print_rows(cmd, rows, columns, formatter, "silent" in parsed.flags, out)
     else:
+        if cmd.output is not None:
+            cmd.output(result, args, out)
         message = cmd.result or ("" if quiet else cmd.done)
         if formatter == "json" and (cmd.result or cmd.done):
             out.write(compact({"message": cmd.result or cmd.done}) + "\n")

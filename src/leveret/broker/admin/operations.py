@@ -114,14 +114,11 @@ def clear_user_limits(node: AdminNode, args: Args) -> None:
 
 
 @operation("list_user_limits")
-def list_user_limits(node: AdminNode, args: Args) -> list[Row]:
-    user = optional_text(args, "user")
-    limits = node.access.user_limits
-    if user is not None:
-        if user not in node.access.users:
-            raise no_such_user(user)
-        return [{"user": user, "limits": dict(limits.get(user, {}))}]
-    return [{"user": name, "limits": dict(limits[name])} for name in sorted(limits)]
+def list_user_limits(node: AdminNode, args: Args) -> dict[str, int]:
+    user = text(args, "user")
+    if user not in node.access.users:
+        raise no_such_user(user)
+    return dict(node.access.user_limits.get(user, {}))
 
 
 # -- vhosts ----------------------------------------------------------------------------------
@@ -167,11 +164,11 @@ def clear_vhost_limits(node: AdminNode, args: Args) -> None:
 
 
 @operation("list_vhost_limits")
-def list_vhost_limits(node: AdminNode, args: Args) -> list[Row]:
+def list_vhost_limits(node: AdminNode, args: Args) -> dict[str, int]:
     vhost = text(args, "vhost")
     if vhost not in node.access.vhosts:
         raise no_such_vhost(vhost, quoted=True)
-    return [{"vhost": vhost, "limits": dict(node.access.vhost_limits.get(vhost, {}))}]
+    return dict(node.access.vhost_limits.get(vhost, {}))
 
 
 # -- permissions -----------------------------------------------------------------------------
