@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.ctl.conftest import Served, run_ctl, start_broker, stop_broker
@@ -121,3 +123,28 @@ def test_json_protocol(broker: Served) -> None:
         sock.sendall(b"not json\n")
         assert json.loads(reader.readline())["kind"] == "BadRequest"
         reader.close()
+
+
+def test_a_refused_second_broker_leaves_the_socket_alone(broker: Served) -> None:
+    """A second `leveret serve` on the same data dir is refused by the lock before it
+    touches the socket, so ctl still reaches the first broker."""
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leveret",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(broker.data_dir),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode != 0
+    assert "in use by another broker" in second.stderr
+    assert broker.ctl("-q", "list_vhosts").code == 0
