@@ -67,7 +67,7 @@ def parse(argv: Sequence[str]) -> Parsed:
             parsed.positionals.extend(tokens[i:])
             break
         name, eq, inline = token.partition("=")
-        if name in VALUE_OPTIONS or (name in command_options and name != "--vhost"):
+        if name in VALUE_OPTIONS or name in command_options:
             if eq:
                 value = inline
             elif i < len(tokens):
@@ -150,9 +150,8 @@ def compact(value: object) -> str:
 
 
 def print_rows(
-    cmd: Command, rows: list[dict[str, Any]], columns: list[str], formatter: str, silent: bool,
-    out: TextIO,
-) -> None:  # fmt: skip
+    rows: list[dict[str, Any]], columns: list[str], formatter: str, silent: bool, out: TextIO
+) -> None:
     if formatter == "json":
         # rabbitmqctl's layout: one object a line, commas leading.
         objects = [compact({c: row.get(c) for c in columns}) for row in rows]
@@ -258,7 +257,7 @@ def execute(
     result = reply.get("result")
     if cmd.columns:
         rows = result if isinstance(result, list) else []
-        print_rows(cmd, rows, columns, formatter, "silent" in parsed.flags, out)
+        print_rows(rows, columns, formatter, "silent" in parsed.flags, out)
     else:
         if cmd.output is not None:
             cmd.output(result, args, out)
