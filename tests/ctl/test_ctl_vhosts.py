@@ -90,11 +90,11 @@ def test_permissions_restrict_operations(broker: Served) -> None:
 
 def test_unknown_vhost_exits_65(broker: Served) -> None:
     deleted = broker.ctl("delete_vhost", "v-none")
-    assert (deleted.code, deleted.err) == (65, "Error:\nVirtual host 'v-none' does not exist\n")
+    assert (deleted.code, deleted.err) == (65, "Virtual host 'v-none' does not exist\n")
     listed = broker.ctl("list_permissions", "-p", "v-none")
-    assert (listed.code, listed.err) == (65, "Error:\nVirtual host 'v-none' does not exist\n")
+    assert (listed.code, listed.err) == (65, "Virtual host 'v-none' does not exist\n")
     limits = broker.ctl("list_vhost_limits", "-p", "v-none")
-    assert (limits.code, limits.err) == (65, "Error:\nVirtual host 'v-none' does not exist\n")
+    assert (limits.code, limits.err) == (65, "Virtual host 'v-none' does not exist\n")
     granted = broker.ctl("set_permissions", "-p", "v-none", "guest", ".*", ".*", ".*")
     assert (granted.code, granted.err) == (65, "Error:\nVirtual host v-none does not exist\n")
 

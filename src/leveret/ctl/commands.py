@@ -47,6 +47,9 @@ class Command:
     # positionals name columns, as in rabbitmqctl); empty: not a listing.
     columns: tuple[str, ...] = ()
     all_columns: tuple[str, ...] = ()
+    # Whether a listing prints its header line (rabbitmqctl's list_user_topic_permissions
+    # does not).
+    header: bool = True
     # Printed on success: ``done`` (only without -q) and ``result`` (always).
     done: str = ""
     result: str = ""
@@ -235,7 +238,7 @@ command(Command(
 command(Command(
     "list_user_topic_permissions", "Lists a user's topic permissions.", args=("user",),
     info='Listing topic permissions for user "{user}" ...',
-    columns=("vhost", *TOPIC_COLUMNS), all_columns=("vhost", *TOPIC_COLUMNS),
+    columns=("vhost", *TOPIC_COLUMNS), all_columns=("vhost", *TOPIC_COLUMNS), header=False,
 ))  # fmt: skip
 
 # -- queues, exchanges, connections ----------------------------------------------------------

@@ -155,6 +155,9 @@ def print_rows(
     if formatter == "json":
         # rabbitmqctl's layout: one object a line, commas leading.
         objects = [compact({c: row.get(c) for c in columns}) for row in rows]
+        if not objects:
+            out.write("[]\n")
+            return
         out.write("[\n" + "".join(o + "\n" if i == 0 else f",{o}\n" for i, o in enumerate(objects)))
         out.write("]\n")
         return
@@ -252,12 +255,17 @@ def execute(
         err.write(f"Error: {error}\n")
         return EX_TEMPFAIL
     if not reply.get("ok"):
-        err.write(f"Error:\n{reply.get('error')}\n")
-        return EXIT_CODES.get(str(reply.get("kind")), EX_SOFTWARE)
+        text, kind = str(reply.get("error")), str(reply.get("kind"))
+        # rabbitmqctl prints its quoted "Virtual host 'v' does not exist" (delete_vhost,
+        # list_permissions) bare, every other refusal after "Error:".
+        bare = kind == "NoSuchVhost" and text.startswith("Virtual host '")
+        err.write(f"{text}\n" if bare else f"Error:\n{text}\n")
+        return EXIT_CODES.get(kind, EX_SOFTWARE)
     result = reply.get("result")
     if cmd.columns:
         rows = result if isinstance(result, list) else []
-        print_rows(rows, columns, formatter, "silent" in parsed.flags, out)
+        silent = "silent" in parsed.flags or not cmd.header
+        print_rows(rows, columns, formatter, silent, out)
     else:
         if cmd.output is not None:
             cmd.output(result, args, out)
