@@ -36,8 +36,10 @@ class Served:
     port: int
     log: Path
 
-    def ctl(self, *args: str, env: dict[str, str] | None = None) -> CtlResult:
-        return run_ctl("--data-dir", str(self.data_dir), *args, env=env)
+    def ctl(
+        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CtlResult:
+        return run_ctl("--data-dir", str(self.data_dir), *args, env=env, stdin=stdin)
 
     def connect(self, user: str, password: str, vhost: str = "/") -> pika.BlockingConnection:
         params = pika.ConnectionParameters(
@@ -61,10 +63,11 @@ class Served:
         return True
 
 
-def run_ctl(*args: str, env: dict[str, str] | None = None) -> CtlResult:
+def run_ctl(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> CtlResult:
+    """Run ``leveret ctl``; ``stdin`` is its input (none: /dev/null)."""
     proc = subprocess.run(
         [sys.executable, "-m", "leveret", "ctl", *args],
-        stdin=subprocess.DEVNULL,
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         timeout=60,

@@ -47,6 +47,22 @@ def test_password_starting_with_a_dash_after_double_dash(broker: Served) -> None
     assert broker.can_login("u-dash", "-pw")
 
 
+def test_password_from_stdin(broker: Served) -> None:
+    """As rabbitmqctl: a password left off the command line is read from stdin."""
+    assert broker.ctl("add_user", "u-stdin", stdin="from stdin\n").code == 0
+    grant(broker, "u-stdin")
+    assert broker.can_login("u-stdin", "from stdin")
+    assert broker.ctl("-q", "authenticate_user", "u-stdin", stdin="from stdin\n").code == 0
+    assert broker.ctl("change_password", "u-stdin", stdin="second\n").code == 0
+    assert broker.can_login("u-stdin", "second")
+    empty = broker.ctl("add_user", "u-nopw")
+    assert (empty.code, empty.err) == (
+        65,
+        "Error:\nPassword is not provided via argument or stdin\n",
+    )
+    assert "u-nopw" not in broker.ctl("-s", "list_users").out
+
+
 def test_change_and_clear_password(broker: Served) -> None:
     broker.ctl("add_user", "u-pw", "old")
     grant(broker, "u-pw")
@@ -161,10 +177,10 @@ def test_bad_limits_are_data_errors(broker: Served) -> None:
 
 
 def test_usage_errors_exit_64(broker: Served) -> None:
-    missing = broker.ctl("add_user", "only-name")
+    missing = broker.ctl("set_permissions", "guest", ".*")
     assert missing.code == 64
     assert missing.err.startswith("Error (argument validation): not enough arguments.")
-    assert "leveret ctl add_user <user> <password>" in missing.err
+    assert "leveret ctl set_permissions [-p <vhost>] <user> <configure>" in missing.err
     assert broker.ctl("list_users", "extra").code == 64
     assert broker.ctl("clear_password", "a", "b").code == 64
     assert broker.ctl("list_users", "--formatter", "xml").code == 64

@@ -10,6 +10,7 @@ broker/admin/operations.py. A command whose arguments need converting before the
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -96,6 +97,18 @@ def parse_limits(args: Args) -> Args:
     return {**args, "limits": limits}
 
 
+def password_from_stdin(args: Args) -> Args:
+    """As rabbitmqctl: a password left off the command line is read from stdin (one line),
+    so that it need not appear in the process list or the shell history."""
+    if args.get("password") is not None:
+        return args
+    password = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.readline()
+    password = password.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise DataError("Password is not provided via argument or stdin")
+    return {**args, "password": password}
+
+
 def split_tags(args: Args) -> Args:
     tags = args.get("tags")
     split = [t.strip() for t in tags.split(",") if t.strip()] if isinstance(tags, str) else []
@@ -119,7 +132,8 @@ DONE_ADD_USER = (
 # -- users -----------------------------------------------------------------------------------
 
 command(Command(
-    "add_user", "Creates a user (without permissions).", args=("user", "password"),
+    "add_user", "Creates a user (without permissions); no password: read from stdin.",
+    args=("user",), optional=("password",), prepare=password_from_stdin,
     info='Adding user "{user}" ...', done=DONE_ADD_USER,
 ))  # fmt: skip
 command(Command(
@@ -127,7 +141,8 @@ command(Command(
     info='Deleting user "{user}" ...',
 ))  # fmt: skip
 command(Command(
-    "change_password", "Changes a user's password.", args=("user", "password"),
+    "change_password", "Changes a user's password; no password: read from stdin.",
+    args=("user",), optional=("password",), prepare=password_from_stdin,
     info='Changing password for user "{user}" ...',
 ))  # fmt: skip
 command(Command(
@@ -135,8 +150,9 @@ command(Command(
     args=("user",), info='Clearing password for user "{user}" ...',
 ))  # fmt: skip
 command(Command(
-    "authenticate_user", "Checks a user's password; exits 65 if it is refused.",
-    args=("user", "password"), info='Authenticating user "{user}" ...', result="Success",
+    "authenticate_user", "Checks a user's password (read from stdin if not given).",
+    args=("user",), optional=("password",), prepare=password_from_stdin,
+    info='Authenticating user "{user}" ...', result="Success",
 ))  # fmt: skip
 command(Command(
     "set_user_tags", "Sets a user's tags (none clears them).", args=("user",), rest="tags",
