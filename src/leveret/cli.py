@@ -34,6 +34,25 @@ def main() -> None:
 main.add_command(perf)
 
 
+class _RawArguments(click.Command):
+    """Hands its arguments over untouched: ``leveret ctl`` parses them as rabbitmqctl does
+    (options before or after the command, ``--`` kept for a password starting with '-'),
+    which click's parser would not."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.params["argv"] = tuple(args)
+        ctx.args = []
+        return []
+
+
+@main.command(cls=_RawArguments, add_help_option=False)
+def ctl(argv: tuple[str, ...]) -> None:
+    """Administer a running broker, as rabbitmqctl (`leveret ctl help`; docs/ctl.md)."""
+    from leveret.ctl.main import run
+
+    sys.exit(run(argv))
+
+
 @main.command()
 @click.option(
     "--config",

@@ -11,6 +11,9 @@ from leveret.broker.compat import DEFAULT_PROFILE, MAX_MESSAGE_SIZE_LIMIT, Compa
 # max_message_size's "not set": the compatibility profile's default is used instead.
 PROFILE_DEFAULT = 0
 
+# The control socket `leveret ctl` talks to, in the data directory (server/control.py).
+CONTROL_SOCKET = "leveret-ctl.sock"
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")

@@ -21,6 +21,7 @@ from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
+from leveret.server.control import ControlServer, socket_path
 from leveret.server.monitor import MemoryUsage, ResourceMonitor
 from leveret.server.session import Session
 from leveret.server.tls import TLSListener, build_context
@@ -156,6 +157,8 @@ class Node:
         self._runner: LoopRunner | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._monitor: ResourceMonitor | None = None
+        # The control socket for `leveret ctl` (only with a data dir: it lives there).
+        self._control: ControlServer | None = None
 
     def add_vhost(self, name: str) -> VirtualHost:
         loop = asyncio.get_running_loop()
@@ -340,7 +343,13 @@ class Node:
                     tls_context, lambda: AMQPConnection(self), config.handshake_timeout
                 )
                 self.ssl_port = self._tls.listen(config.ssl_host, config.ssl_port)
+            if config.data_dir is not None:
+                self._control = ControlServer(self, socket_path(config.data_dir))
+                await self._control.start()
         except BaseException:
+            if self._control is not None:
+                await self._control.close()
+                self._control = None
             if self._tls is not None:
                 self._tls.close()
                 self._tls = None
@@ -405,6 +414,9 @@ class Node:
         if self._monitor_task is not None:
             self._monitor_task.cancel()
             self._monitor_task = None
+        if self._control is not None:
+            await self._control.close()
+            self._control = None
         if self._server is not None:
             self._server.close()
         if self._tls is not None:

@@ -1,0 +1,302 @@
+"""The operations ``leveret ctl`` runs, by name: plain synchronous functions over the node.
+
+Each takes the node and the request's arguments (a JSON object) and returns JSON-able data:
+nothing, or a list of rows (dicts keyed by rabbitmqctl's column names), which the CLI turns
+into tab-separated lines or JSON. The control socket (server/control.py) looks the name up
+in ``OPERATIONS`` and calls the function on the broker's loop, so an operation never races
+AMQP traffic. Refusals are the access model's ``AccessError``s (rabbitmqctl's texts) or
+``NotFound``.
+
+Adding an operation is one decorated function here, plus its command line in
+``leveret/ctl/commands.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from leveret.broker.access import InvalidArgument
+from leveret.broker.access.errors import no_such_user, no_such_vhost
+from leveret.broker.admin.base import AdminNode
+from leveret.broker.admin.connections import list_connections as _list_connections
+from leveret.broker.admin.queues import list_queues as _list_queues
+
+Args = Mapping[str, Any]
+Operation = Callable[[AdminNode, Args], object]
+Row = dict[str, object]
+
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(name: str) -> Callable[[Operation], Operation]:
+    def register(function: Operation) -> Operation:
+        OPERATIONS[name] = function
+        return function
+
+    return register
+
+
+def text(args: Args, name: str) -> str:
+    """A string argument; a missing or mistyped one is a client bug, refused plainly."""
+    value = args.get(name)
+    if not isinstance(value, str):
+        raise InvalidArgument(f"argument '{name}' must be a string")
+    return value
+
+
+def optional_text(args: Args, name: str) -> str | None:
+    return None if args.get(name) is None else text(args, name)
+
+
+def text_list(args: Args, name: str) -> list[str]:
+    value = args.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidArgument(f"argument '{name}' must be a list of strings")
+    return list(value)
+
+
+def mapping(args: Args, name: str) -> dict[str, object]:
+    value = args.get(name)
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"argument '{name}' must be a JSON object")
+    return dict(value)
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+@operation("add_user")
+def add_user(node: AdminNode, args: Args) -> None:
+    node.access.add_user(text(args, "user"), text(args, "password"))
+
+
+@operation("delete_user")
+def delete_user(node: AdminNode, args: Args) -> None:
+    node.access.delete_user(text(args, "user"))
+
+
+@operation("change_password")
+def change_password(node: AdminNode, args: Args) -> None:
+    node.access.change_password(text(args, "user"), text(args, "password"))
+
+
+@operation("clear_password")
+def clear_password(node: AdminNode, args: Args) -> None:
+    node.access.clear_password(text(args, "user"))
+
+
+@operation("authenticate_user")
+def authenticate_user(node: AdminNode, args: Args) -> None:
+    node.access.authenticate_user(text(args, "user"), text(args, "password"))
+
+
+@operation("set_user_tags")
+def set_user_tags(node: AdminNode, args: Args) -> None:
+    node.access.set_user_tags(text(args, "user"), text_list(args, "tags"))
+
+
+@operation("list_users")
+def list_users(node: AdminNode, args: Args) -> list[Row]:
+    return [{"user": user.name, "tags": list(user.tags)} for user in node.access.list_users()]
+
+
+@operation("set_user_limits")
+def set_user_limits(node: AdminNode, args: Args) -> None:
+    node.access.set_user_limits(text(args, "user"), mapping(args, "limits"))
+
+
+@operation("clear_user_limits")
+def clear_user_limits(node: AdminNode, args: Args) -> None:
+    # rabbitmqctl names the limit to clear, or "all".
+    name = text(args, "limit")
+    node.access.clear_user_limits(text(args, "user"), None if name == "all" else name)
+
+
+@operation("list_user_limits")
+def list_user_limits(node: AdminNode, args: Args) -> dict[str, int]:
+    user = text(args, "user")
+    if user not in node.access.users:
+        raise no_such_user(user)
+    return dict(node.access.user_limits.get(user, {}))
+
+
+# -- vhosts ----------------------------------------------------------------------------------
+
+
+@operation("add_vhost")
+def add_vhost(node: AdminNode, args: Args) -> None:
+    node.access.add_vhost(
+        text(args, "vhost"),
+        description=optional_text(args, "description") or "",
+        tags=text_list(args, "tags"),
+        default_queue_type=optional_text(args, "default_queue_type"),
+    )
+
+
+@operation("delete_vhost")
+def delete_vhost(node: AdminNode, args: Args) -> None:
+    node.access.delete_vhost(text(args, "vhost"))
+
+
+@operation("list_vhosts")
+def list_vhosts(node: AdminNode, args: Args) -> list[Row]:
+    return [
+        {
+            "name": info.name,
+            "description": info.description,
+            "tags": list(info.tags),
+            "default_queue_type": info.default_queue_type,
+            "tracing": False,
+        }
+        for info in node.access.list_vhosts()
+    ]
+
+
+@operation("set_vhost_limits")
+def set_vhost_limits(node: AdminNode, args: Args) -> None:
+    node.access.set_vhost_limits(text(args, "vhost"), mapping(args, "limits"))
+
+
+@operation("clear_vhost_limits")
+def clear_vhost_limits(node: AdminNode, args: Args) -> None:
+    node.access.clear_vhost_limits(text(args, "vhost"))
+
+
+@operation("list_vhost_limits")
+def list_vhost_limits(node: AdminNode, args: Args) -> dict[str, int]:
+    vhost = text(args, "vhost")
+    if vhost not in node.access.vhosts:
+        raise no_such_vhost(vhost, quoted=True)
+    return dict(node.access.vhost_limits.get(vhost, {}))
+
+
+# -- permissions -----------------------------------------------------------------------------
+
+
+@operation("set_permissions")
+def set_permissions(node: AdminNode, args: Args) -> None:
+    node.access.set_permissions(
+        text(args, "user"),
+        text(args, "vhost"),
+        text(args, "configure"),
+        text(args, "write"),
+        text(args, "read"),
+    )
+
+
+@operation("clear_permissions")
+def clear_permissions(node: AdminNode, args: Args) -> None:
+    node.access.clear_permissions(text(args, "user"), text(args, "vhost"))
+
+
+@operation("list_permissions")
+def list_permissions(node: AdminNode, args: Args) -> list[Row]:
+    return [
+        {"user": p.user, "configure": p.configure, "write": p.write, "read": p.read}
+        for p in node.access.list_permissions(text(args, "vhost"))
+    ]
+
+
+@operation("list_user_permissions")
+def list_user_permissions(node: AdminNode, args: Args) -> list[Row]:
+    return [
+        {"vhost": p.vhost, "configure": p.configure, "write": p.write, "read": p.read}
+        for p in node.access.list_user_permissions(text(args, "user"))
+    ]
+
+
+@operation("set_topic_permissions")
+def set_topic_permissions(node: AdminNode, args: Args) -> None:
+    node.access.set_topic_permissions(
+        text(args, "user"),
+        text(args, "vhost"),
+        text(args, "exchange"),
+        text(args, "write"),
+        text(args, "read"),
+    )
+
+
+@operation("clear_topic_permissions")
+def clear_topic_permissions(node: AdminNode, args: Args) -> None:
+    node.access.clear_topic_permissions(
+        text(args, "user"), text(args, "vhost"), optional_text(args, "exchange")
+    )
+
+
+@operation("list_topic_permissions")
+def list_topic_permissions(node: AdminNode, args: Args) -> list[Row]:
+    vhost = text(args, "vhost")
+    node.access.list_permissions(vhost)  # refuses an unknown vhost, as rabbitmqctl
+    return [
+        {"user": p.user, "exchange": p.exchange, "write": p.write, "read": p.read}
+        for p in node.access.list_topic_permissions(vhost=vhost)
+    ]
+
+
+@operation("list_user_topic_permissions")
+def list_user_topic_permissions(node: AdminNode, args: Args) -> list[Row]:
+    user = text(args, "user")
+    node.access.list_user_permissions(user)  # refuses an unknown user
+    return [
+        {"vhost": p.vhost, "exchange": p.exchange, "write": p.write, "read": p.read}
+        for p in node.access.list_topic_permissions(user=user)
+    ]
+
+
+# -- queues, exchanges, connections ----------------------------------------------------------
+
+
+@operation("list_queues")
+def list_queues(node: AdminNode, args: Args) -> list[Row]:
+    vhost = text(args, "vhost")
+    if vhost not in node.vhosts:
+        return []  # rabbitmqctl lists nothing (and succeeds) for a vhost that is not there
+    return [
+        {
+            "name": q.name,
+            "messages": q.messages,
+            "messages_ready": q.messages_ready,
+            "messages_unacknowledged": q.messages_unacknowledged,
+            "consumers": q.consumers,
+            "durable": q.durable,
+            "auto_delete": q.auto_delete,
+            "exclusive": q.exclusive,
+        }
+        for q in _list_queues(node, vhost)
+    ]
+
+
+@operation("list_exchanges")
+def list_exchanges(node: AdminNode, args: Args) -> list[Row]:
+    vhost = node.vhosts.get(text(args, "vhost"))
+    if vhost is None:
+        return []
+    return [
+        {
+            "name": x.name,
+            "type": x.type_name,
+            "durable": x.durable,
+            "auto_delete": x.auto_delete,
+            "internal": x.internal,
+        }
+        for x in sorted(vhost.exchanges.values(), key=lambda x: x.name)
+    ]
+
+
+@operation("list_connections")
+def list_connections(node: AdminNode, args: Args) -> list[Row]:
+    rows: list[Row] = []
+    for conn in _list_connections(node):
+        host, port = conn.peer if conn.peer is not None else (None, None)
+        rows.append(
+            {
+                "user": conn.user,
+                "peer_host": host,
+                "peer_port": port,
+                "state": "running",
+                "vhost": conn.vhost,
+                "channels": conn.channels,
+            }
+        )
+    return rows

@@ -1,0 +1,279 @@
+"""``leveret ctl``'s commands: rabbitmqctl's names, argument order, messages and columns.
+
+A command is a ``Command`` entry in ``COMMANDS``: its positional arguments (sent to the
+broker under those names), whether it takes ``-p VHOST``, the info line printed before it
+runs, and for a listing its columns. The broker side is the operation of the same name in
+broker/admin/operations.py. A command whose arguments need converting before they are sent
+(JSON limits, comma-separated tags) gives ``prepare``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+Args = dict[str, Any]
+
+
+class UsageError(Exception):
+    """Bad command line: exit 64 (EX_USAGE)."""
+
+
+class DataError(Exception):
+    """An argument the command cannot use (bad JSON...): exit 65 (EX_DATAERR)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    # Required positional arguments, by the names the broker operation reads.
+    args: tuple[str, ...] = ()
+    # Optional positional arguments after those.
+    optional: tuple[str, ...] = ()
+    # The name under which any further positionals are sent, as a list (set_user_tags).
+    rest: str | None = None
+    # Takes -p/--vhost VHOST (default "/"), sent as "vhost".
+    vhost: bool = False
+    # Long options taking a value ("description" for --description), sent under their names
+    # with dashes made underscores; absent ones are not sent. The value is the default.
+    options: dict[str, str | None] = field(default_factory=dict)
+    # The line printed before the command runs (not with -q, -s or --formatter json),
+    # formatted with the arguments.
+    info: str | Callable[[Args], str] = ""
+    # For listings: the columns shown by default, and all that may be asked for (extra
+    # positionals name columns, as in rabbitmqctl); empty: not a listing.
+    columns: tuple[str, ...] = ()
+    all_columns: tuple[str, ...] = ()
+    # Whether a listing prints its header line (rabbitmqctl's list_user_topic_permissions
+    # does not).
+    header: bool = True
+    # Printed on success: ``done`` (only without -q) and ``result`` (always).
+    done: str = ""
+    result: str = ""
+    # Turns the parsed arguments into the operation's; raises DataError.
+    prepare: Callable[[Args], Args] | None = None
+    # Prints a command's result that is not a listing (export_definitions' JSON, say),
+    # given the result, the arguments and stdout.
+    output: Callable[[object, Args, TextIO], None] | None = None
+
+    @property
+    def usage(self) -> str:
+        words = ["leveret ctl", self.name]
+        if self.vhost:
+            words.append("[-p <vhost>]")
+        words += [f"[--{name} <{name}>]" for name in self.options]
+        words += [f"<{name}>" for name in self.args]
+        words += [f"[<{name}>]" for name in self.optional]
+        if self.rest is not None:
+            words.append(f"<{self.rest[:-1] if self.rest.endswith('s') else self.rest}> ...")
+        if self.columns:
+            words.append("[<column> ...]")
+        return " ".join(words)
+
+    def info_line(self, args: Args) -> str:
+        return self.info(args) if callable(self.info) else self.info.format(**args)
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(cmd: Command) -> Command:
+    COMMANDS[cmd.name] = cmd
+    return cmd
+
+
+def parse_limits(args: Args) -> Args:
+    """The limits argument is a JSON object, as rabbitmqctl's ('{"max-connections": 10}')."""
+    try:
+        limits = json.loads(args["definition"])
+    except ValueError as error:
+        raise DataError(f"JSON decoding error. Reason: {error}") from None
+    if not isinstance(limits, dict):
+        raise DataError("limits must be a JSON object, e.g. '{\"max-connections\": 10}'")
+    return {**args, "limits": limits}
+
+
+def password_from_stdin(args: Args) -> Args:
+    """As rabbitmqctl: a password left off the command line is read from stdin (one line),
+    so that it need not appear in the process list or the shell history."""
+    if args.get("password") is not None:
+        return args
+    password = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.readline()
+    password = password.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise DataError("Password is not provided via argument or stdin")
+    return {**args, "password": password}
+
+
+def split_tags(args: Args) -> Args:
+    tags = args.get("tags")
+    split = [t.strip() for t in tags.split(",") if t.strip()] if isinstance(tags, str) else []
+    return {**args, "tags": split}
+
+
+def print_limits(result: object, args: Args, out: TextIO) -> None:
+    """Limits print as one JSON object, as rabbitmqctl's list_*_limits."""
+    out.write(json.dumps(result, separators=(",", ":")) + "\n")
+
+
+def tag_list(tags: list[str]) -> str:
+    return f"[{', '.join(tags)}]"
+
+
+DONE_ADD_USER = (
+    "Done. Don't forget to grant the user permissions to some virtual hosts! "
+    "See 'leveret ctl help set_permissions' to learn more."
+)
+
+# -- users -----------------------------------------------------------------------------------
+
+command(Command(
+    "add_user", "Creates a user (without permissions); no password: read from stdin.",
+    args=("user",), optional=("password",), prepare=password_from_stdin,
+    info='Adding user "{user}" ...', done=DONE_ADD_USER,
+))  # fmt: skip
+command(Command(
+    "delete_user", "Deletes a user; its connections are closed.", args=("user",),
+    info='Deleting user "{user}" ...',
+))  # fmt: skip
+command(Command(
+    "change_password", "Changes a user's password; no password: read from stdin.",
+    args=("user",), optional=("password",), prepare=password_from_stdin,
+    info='Changing password for user "{user}" ...',
+))  # fmt: skip
+command(Command(
+    "clear_password", "Clears a user's password: it can no longer log in with one.",
+    args=("user",), info='Clearing password for user "{user}" ...',
+))  # fmt: skip
+command(Command(
+    "authenticate_user", "Checks a user's password (read from stdin if not given).",
+    args=("user",), optional=("password",), prepare=password_from_stdin,
+    info='Authenticating user "{user}" ...', result="Success",
+))  # fmt: skip
+command(Command(
+    "set_user_tags", "Sets a user's tags (none clears them).", args=("user",), rest="tags",
+    info=lambda a: f'Setting tags for user "{a["user"]}" to {tag_list(a["tags"])} ...',
+))  # fmt: skip
+command(Command(
+    "list_users", "Lists users and their tags.", info="Listing users ...",
+    columns=("user", "tags"), all_columns=("user", "tags"),
+))  # fmt: skip
+command(Command(
+    "set_user_limits", "Sets user limits (max-connections, max-channels) from JSON.",
+    args=("user", "definition"), prepare=parse_limits,
+    info='Setting user limits to "{definition}" for user "{user}" ...',
+))  # fmt: skip
+command(Command(
+    "clear_user_limits", "Clears one user limit, or all.", args=("user", "limit"),
+    info=lambda a: (
+        f'Clearing all limits for user "{a["user"]}" ...' if a["limit"] == "all"
+        else f'Clearing "{a["limit"]}" limit for user "{a["user"]}" ...'
+    ),
+))  # fmt: skip
+command(Command(
+    "list_user_limits", "Shows a user's limits.", options={"user": "guest"},
+    info='Listing limits for user "{user}" ...', output=print_limits,
+))  # fmt: skip
+
+# -- vhosts ----------------------------------------------------------------------------------
+
+command(Command(
+    "add_vhost", "Creates a virtual host (nothing happens if it exists).", args=("vhost",),
+    options={"description": None, "tags": None, "default-queue-type": None},
+    prepare=split_tags, info='Adding vhost "{vhost}" ...',
+))  # fmt: skip
+command(Command(
+    "delete_vhost", "Deletes a virtual host with its queues, exchanges and permissions.",
+    args=("vhost",), info='Deleting vhost "{vhost}" ...',
+))  # fmt: skip
+command(Command(
+    "list_vhosts", "Lists virtual hosts.", info="Listing vhosts ...", columns=("name",),
+    all_columns=("name", "description", "tags", "default_queue_type", "tracing"),
+))  # fmt: skip
+command(Command(
+    "set_vhost_limits", "Sets vhost limits (max-connections, max-queues) from JSON.",
+    args=("definition",), vhost=True, prepare=parse_limits,
+    info='Setting vhost limits to "{definition}" for vhost "{vhost}" ...',
+))  # fmt: skip
+command(Command(
+    "clear_vhost_limits", "Clears a vhost's limits.", vhost=True,
+    info='Clearing vhost "{vhost}" limits ...',
+))  # fmt: skip
+command(Command(
+    "list_vhost_limits", "Shows a vhost's limits.", vhost=True,
+    info='Listing limits for vhost "{vhost}" ...', output=print_limits,
+))  # fmt: skip
+
+# -- permissions -----------------------------------------------------------------------------
+
+PERMISSION_COLUMNS = ("configure", "write", "read")
+TOPIC_COLUMNS = ("exchange", "write", "read")
+
+command(Command(
+    "set_permissions", "Sets a user's permissions in a vhost.", vhost=True,
+    args=("user", "configure", "write", "read"),
+    info='Setting permissions for user "{user}" in vhost "{vhost}" ...',
+))  # fmt: skip
+command(Command(
+    "clear_permissions", "Revokes a user's permissions in a vhost.", vhost=True,
+    args=("user",), info='Clearing permissions for user "{user}" in vhost "{vhost}" ...',
+))  # fmt: skip
+command(Command(
+    "list_permissions", "Lists the permissions in a vhost.", vhost=True,
+    info='Listing permissions for vhost "{vhost}" ...', columns=("user", *PERMISSION_COLUMNS),
+    all_columns=("user", *PERMISSION_COLUMNS),
+))  # fmt: skip
+command(Command(
+    "list_user_permissions", "Lists a user's permissions in every vhost.", args=("user",),
+    info='Listing permissions for user "{user}" ...', columns=("vhost", *PERMISSION_COLUMNS),
+    all_columns=("vhost", *PERMISSION_COLUMNS),
+))  # fmt: skip
+command(Command(
+    "set_topic_permissions", "Sets a user's topic permissions on an exchange.", vhost=True,
+    args=("user", "exchange", "write", "read"),
+    info='Setting topic permissions on "{exchange}" for user "{user}" in vhost "{vhost}" ...',
+))  # fmt: skip
+command(Command(
+    "clear_topic_permissions", "Clears a user's topic permissions (on one exchange if named).",
+    vhost=True, args=("user",), optional=("exchange",),
+    info=lambda a: (
+        f'Clearing topic permissions on "{a["exchange"]}" for user "{a["user"]}" '
+        f'in vhost "{a["vhost"]}" ...' if a.get("exchange") is not None
+        else f'Clearing topic permissions for user "{a["user"]}" in vhost "{a["vhost"]}" ...'
+    ),
+))  # fmt: skip
+command(Command(
+    "list_topic_permissions", "Lists the topic permissions in a vhost.", vhost=True,
+    info='Listing topic permissions for vhost "{vhost}" ...', columns=("user", *TOPIC_COLUMNS),
+    all_columns=("user", *TOPIC_COLUMNS),
+))  # fmt: skip
+command(Command(
+    "list_user_topic_permissions", "Lists a user's topic permissions.", args=("user",),
+    info='Listing topic permissions for user "{user}" ...',
+    columns=("vhost", *TOPIC_COLUMNS), all_columns=("vhost", *TOPIC_COLUMNS), header=False,
+))  # fmt: skip
+
+# -- queues, exchanges, connections ----------------------------------------------------------
+
+command(Command(
+    "list_queues", "Lists the queues of a vhost.", vhost=True,
+    info="Listing queues for vhost {vhost} ...", columns=("name", "messages"),
+    all_columns=(
+        "name", "messages", "messages_ready", "messages_unacknowledged", "consumers",
+        "durable", "auto_delete", "exclusive",
+    ),
+))  # fmt: skip
+command(Command(
+    "list_exchanges", "Lists the exchanges of a vhost.", vhost=True,
+    info="Listing exchanges for vhost {vhost} ...", columns=("name", "type"),
+    all_columns=("name", "type", "durable", "auto_delete", "internal"),
+))  # fmt: skip
+command(Command(
+    "list_connections", "Lists client connections.", info="Listing connections ...",
+    columns=("user", "peer_host", "peer_port", "state"),
+    all_columns=("user", "peer_host", "peer_port", "state", "vhost", "channels"),
+))  # fmt: skip

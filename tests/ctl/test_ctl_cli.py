@@ -1,0 +1,47 @@
+"""``leveret ctl``'s command line on its own: help, usage errors and option placement, which
+need no broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.ctl.conftest import Served, run_ctl
+
+
+def test_help_lists_every_command() -> None:
+    result = run_ctl("help")
+    assert result.code == 0
+    for name in ("add_user", "set_permissions", "set_vhost_limits", "list_queues"):
+        assert f"   {name} " in result.out
+    assert run_ctl("--help").code == 0
+
+
+def test_help_for_one_command() -> None:
+    result = run_ctl("help", "set_permissions")
+    assert result.code == 0
+    assert result.out.startswith(
+        "Usage: leveret ctl set_permissions [-p <vhost>] <user> <configure> <write> <read>\n"
+    )
+
+
+def test_no_command_is_a_usage_error() -> None:
+    result = run_ctl()
+    assert result.code == 64
+    assert result.out == ""
+    assert "Commands:" in result.err
+
+
+def test_usage_errors_do_not_need_a_broker(short_tmp: Path) -> None:
+    result = run_ctl("--data-dir", str(short_tmp), "set_permissions", "u", ".*")
+    assert result.code == 64
+    assert "not enough arguments" in result.err
+
+
+def test_options_anywhere_and_vhost_ignored_where_unused(broker: Served) -> None:
+    """As rabbitmqctl: -q before or after the command, -p accepted by every command."""
+    before = broker.ctl("-q", "list_users")
+    after = broker.ctl("list_users", "-q")
+    assert before.code == after.code == 0
+    assert before.out == after.out
+    assert broker.ctl("list_users", "-p", "/", "--quiet").out == before.out
+    assert broker.ctl("list_users", "--formatter=json").out.startswith("[\n")
