@@ -277,3 +277,61 @@ command(Command(
     columns=("user", "peer_host", "peer_port", "state"),
     all_columns=("user", "peer_host", "peer_port", "state", "vhost", "channels"),
 ))  # fmt: skip
+
+
+# -- definitions -----------------------------------------------------------------------------
+
+
+def read_definitions(args: Args) -> Args:
+    """The file (``-``: stdin) is read here, on the client side: the broker's OS user may
+    not be able to read the caller's files."""
+    path = args["path"]
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        data = json.loads(text)
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise DataError(f"JSON decoding error in {path}. Reason: {error}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a definitions file is a JSON object")
+    return {**args, "definitions": data}
+
+
+def write_definitions(result: object, args: Args, out: TextIO) -> None:
+    text = json.dumps(result, indent=2) + "\n"
+    path = args["path"]
+    if path == "-":
+        out.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise DataError(f"cannot write {path}: {error.strerror}") from None
+
+
+def print_warnings(result: object, args: Args, out: TextIO) -> None:
+    """Parts of the file Leveret skipped (policies, say), one line each, on stderr."""
+    for warning in result if isinstance(result, list) else []:
+        sys.stderr.write(f"warning: {warning}\n")
+
+
+command(Command(
+    "export_definitions", "Exports users, vhosts, permissions, exchanges, queues and "
+    "bindings to a file (-: stdout), in RabbitMQ's JSON format.", args=("path",),
+    # No info line when the JSON goes to stdout: it must stay parseable.
+    info=lambda args: "" if args["path"] == "-" else (
+        f'Exporting definitions in JSON to a file at "{args["path"]}" ...'
+    ),
+    output=write_definitions,
+))  # fmt: skip
+command(Command(
+    "import_definitions", "Imports a definitions file (-: stdin) in RabbitMQ's JSON format.",
+    args=("path",), prepare=read_definitions,
+    info='Importing definitions in JSON from a file at "{path}" ...', output=print_warnings,
+))  # fmt: skip

@@ -238,8 +238,9 @@ def execute(
     formatter: str, out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
     quiet = "quiet" in parsed.flags or "silent" in parsed.flags or formatter == "json"
-    if not quiet and cmd.info:
-        out.write(cmd.info_line(args) + "\n")
+    info = cmd.info_line(args) if not quiet and cmd.info else ""
+    if info:
+        out.write(info + "\n")
         out.flush()
     try:
         request = cmd.prepare(args) if cmd.prepare is not None else args
@@ -268,7 +269,11 @@ def execute(
         print_rows(rows, columns, formatter, silent, out)
     else:
         if cmd.output is not None:
-            cmd.output(result, args, out)
+            try:
+                cmd.output(result, args, out)
+            except DataError as error:
+                err.write(f"Error:\n{error}\n")
+                return EX_DATAERR
         message = cmd.result or ("" if quiet else cmd.done)
         if formatter == "json" and (cmd.result or cmd.done):
             out.write(compact({"message": cmd.result or cmd.done}) + "\n")

@@ -18,6 +18,7 @@ from typing import Any
 
 from leveret.broker.access import InvalidArgument
 from leveret.broker.access.errors import no_such_user, no_such_vhost
+from leveret.broker.admin import definitions
 from leveret.broker.admin.base import AdminNode
 from leveret.broker.admin.connections import list_connections as _list_connections
 from leveret.broker.admin.queues import list_queues as _list_queues
@@ -300,3 +301,16 @@ def list_connections(node: AdminNode, args: Args) -> list[Row]:
             }
         )
     return rows
+
+
+# -- definitions ------------------------------------------------------------------------------
+
+
+@operation("export_definitions")
+def export_definitions(node: AdminNode, args: Args) -> object:
+    return definitions.export_definitions(node, optional_text(args, "vhost"))
+
+
+@operation("import_definitions")
+def import_definitions(node: AdminNode, args: Args) -> object:
+    return definitions.import_definitions(node, mapping(args, "definitions"))
