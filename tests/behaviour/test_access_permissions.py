@@ -54,6 +54,11 @@ CASES = {
     "exchange.declare": Case(
         lambda ch: ch.exchange_declare("newx", "direct"), (("configure", "exchange", "newx"),)
     ),
+    # An alternate exchange also needs read on the new exchange and write on the other.
+    "exchange.declare with an alternate exchange": Case(
+        lambda ch: ch.exchange_declare("aex", "direct", arguments={"alternate-exchange": "x"}),
+        (("configure", "exchange", "aex"), ("read", "exchange", "aex"), ("write", "exchange", "x")),
+    ),
     "exchange.delete": Case(
         lambda ch: ch.exchange_delete("x2"), (("configure", "exchange", "x2"),)
     ),

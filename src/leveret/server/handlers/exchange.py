@@ -16,7 +16,18 @@ if TYPE_CHECKING:
 def declare(conn: AMQPConnection, session: Session, method: spec.ExchangeDeclare) -> None:
     assert conn.vhost is not None
     if not method.passive:
-        grant(conn).check_configure("exchange", method.exchange)
+        permit = grant(conn)
+        permit.check_configure("exchange", method.exchange)
+        alternate = (method.arguments or {}).get("alternate-exchange")
+        if isinstance(alternate, str | bytes):  # (a bad type is refused by the declare)
+            # As RabbitMQ: unroutable messages flow from this exchange into the other one.
+            permit.check_read("exchange", method.exchange)
+            name = (
+                alternate.decode("utf-8", "surrogateescape")
+                if isinstance(alternate, bytes)
+                else alternate
+            )
+            permit.check_write("exchange", name)
     conn.vhost.declare_exchange(
         method.exchange,
         method.type,
