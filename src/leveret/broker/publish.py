@@ -1,0 +1,257 @@
+"""The one publish path: route a message through a vhost, enqueue it, decide on a mandatory
+return and on its publisher confirm, or hold it for a transaction.
+
+AMQP's basic.publish, the HTTP API's publish endpoint, shovels and delayed messages all
+publish through here, so none of them needs an AMQP connection. What is connection-bound
+stays with the caller and reaches this module as plain values or hooks: permission checks
+(done before the call, or by ``authorize``), the publisher's direct reply-to address, how a
+basic.return is sent (``on_return``) and how settled confirms are written (``Confirms``'s
+``notify``). Called once per message: no allocation beyond the message itself on the
+common path, and the outcome is an int of flags rather than an object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from leveret.amqp import properties as flags
+from leveret.amqp import spec
+from leveret.amqp.errors import ACCESS_REFUSED, PRECONDITION_FAILED, ChannelError
+from leveret.broker.exchange import Exchange
+from leveret.broker.message import Message, check_publish_properties
+from leveret.broker.queue import NEEDS_SYNC, REJECTED
+from leveret.broker.vhost import VirtualHost
+
+REPLY_TO = "amq.rabbitmq.reply-to"
+REPLY_TO_PREFIX = REPLY_TO + "."
+
+# Outcome flags of one publish.
+ROUTED = 1  # it reached at least one queue (or a direct reply-to consumer)
+RETURNED = 2  # mandatory and unroutable: the publisher is to get it back (basic.return)
+CONGESTED = 4  # a queue it entered is congested: the caller should slow the publisher
+DEFERRED = 8  # held for tx.commit: not routed yet
+
+# Confirm states, in publish order.
+_PENDING, _STORED, _FAILED = 0, 1, 2
+
+
+class ReplyRouter(Protocol):
+    """Where direct reply-to consumers are registered (the node)."""
+
+    def deliver_reply(self, key: str, message: Message) -> bool: ...
+
+
+class SyncWaiter(Protocol):
+    """The message store: calls back once what was appended is on disk (True) or failed."""
+
+    def after_sync(self, callback: Callable[[bool], None]) -> None: ...
+
+
+class TxPublish:
+    """A publish held in a transaction until tx.commit routes it."""
+
+    __slots__ = ("exchange", "mandatory", "message")
+
+    def __init__(self, exchange: str, mandatory: bool, message: Message):
+        self.exchange = exchange
+        self.mandatory = mandatory
+        self.message = message
+
+
+class Confirms:
+    """Publisher-confirm bookkeeping for one publisher (a channel in confirm mode, a shovel).
+
+    Publishes are numbered from 1 in order; each is pending, stored or failed. Confirms go
+    out in publish order only, so ``ready`` hands out the settled prefix, coalesced into
+    runs (one multiple=true ack or nack per run). ``notify`` is called when something
+    settles, so that the owner can schedule writing them out.
+    """
+
+    def __init__(self, notify: Callable[[], None] | None = None):
+        self.notify = notify
+        self.seq = 0
+        self._states: dict[int, int] = {}
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self._states)
+
+    def expect(self) -> int:
+        self.seq += 1
+        self._states[self.seq] = _PENDING
+        return self.seq
+
+    def settle(self, seq: int, stored: bool = True) -> None:
+        if seq not in self._states:
+            return
+        self._states[seq] = _STORED if stored else _FAILED
+        if self.notify is not None:
+            self.notify()
+
+    def ready(self) -> list[tuple[int, bool, bool]]:
+        """Settled confirms in order, as (sequence number, multiple, ack) runs."""
+        done: list[tuple[int, int]] = []
+        for seq, state in self._states.items():
+            if state == _PENDING:
+                break
+            done.append((seq, state))
+        for seq, _ in done:
+            del self._states[seq]
+        runs: list[tuple[int, bool, bool]] = []
+        start = 0
+        while start < len(done):
+            end = start
+            kind = done[start][1]
+            while end + 1 < len(done) and done[end + 1][1] == kind:
+                end += 1
+            runs.append((done[end][0], end > start, kind == _STORED))
+            start = end + 1
+        return runs
+
+
+def publish(
+    vhost: VirtualHost,
+    exchange_name: str,
+    routing_key: str,
+    properties_raw: bytes,
+    body: bytes,
+    *,
+    mandatory: bool = False,
+    user_name: str | None = None,
+    authorize: Callable[[Exchange], None] | None = None,
+    confirms: Confirms | None = None,
+    store: SyncWaiter | None = None,
+    on_return: Callable[[Message], None] | None = None,
+    replies: ReplyRouter | None = None,
+) -> int:
+    """Publish one message without a channel (HTTP, shovels, delayed messages).
+
+    ``authorize`` is called with the exchange once it is found and may raise (a permission
+    check); ``user_name``, when given, must match a user_id property. Returns the outcome
+    flags: ``bool(outcome & ROUTED)`` is the HTTP API's "routed". Raises ChannelError
+    where an AMQP channel would be closed (no such exchange, internal exchange, ...).
+    """
+    exchange = vhost.get_exchange(exchange_name)
+    if authorize is not None:
+        authorize(exchange)
+    return publish_to(
+        vhost,
+        exchange,
+        routing_key,
+        properties_raw,
+        body,
+        mandatory,
+        user_name,
+        None,
+        confirms=confirms,
+        store=store,
+        on_return=on_return,
+        replies=replies,
+    )
+
+
+def publish_to(
+    vhost: VirtualHost,
+    exchange: Exchange,
+    routing_key: str,
+    properties_raw: bytes,
+    body: bytes,
+    mandatory: bool,
+    user_name: str | None,
+    tx: list[TxPublish] | None,
+    *,
+    confirms: Confirms | None = None,
+    store: SyncWaiter | None = None,
+    on_return: Callable[[Message], None] | None = None,
+    replies: ReplyRouter | None = None,
+    reply_key: str | None = None,
+) -> int:
+    """Publish to an exchange already looked up and authorized (AMQP's path: the write
+    permission is checked against the connection's cached grant first). With ``tx`` (a
+    transaction's buffer) the message is checked and held there, to be routed by
+    ``route`` at commit."""
+    if exchange.internal:
+        raise ChannelError(
+            ACCESS_REFUSED,
+            f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
+        )
+    message = Message(exchange.name, routing_key, properties_raw, body)
+    if user_name is not None:
+        check_publish_properties(message, user_name)
+    if tx is not None:
+        tx.append(TxPublish(exchange.name, mandatory, message))
+        return DEFERRED
+    return route(
+        vhost,
+        exchange,
+        mandatory,
+        message,
+        confirms=confirms,
+        store=store,
+        on_return=on_return,
+        replies=replies,
+        reply_key=reply_key,
+    )
+
+
+def route(
+    vhost: VirtualHost,
+    exchange: Exchange,
+    mandatory: bool,
+    message: Message,
+    *,
+    confirms: Confirms | None = None,
+    store: SyncWaiter | None = None,
+    on_return: Callable[[Message], None] | None = None,
+    replies: ReplyRouter | None = None,
+    reply_key: str | None = None,
+) -> int:
+    """Route a checked message, enqueue it, hand a mandatory unroutable one to
+    ``on_return`` and settle or schedule its confirm. Returns the outcome flags."""
+    if message.flags & flags.REPLY_TO and message.properties.reply_to == REPLY_TO:
+        message = _with_reply_address(reply_key, message)
+    outcome = 0
+    needs_sync = rejected = False
+    if exchange.name == "" and message.routing_key.startswith(REPLY_TO_PREFIX):
+        key = message.routing_key[len(REPLY_TO_PREFIX) :]
+        delivered = replies is not None and replies.deliver_reply(key, message)
+        # RabbitMQ 3.x delivered a reply without counting it as routed, so a mandatory
+        # reply also came back as a basic.return (pika raises UnroutableError for it).
+        if delivered and not vhost.compat.returns_mandatory_replies:
+            outcome = ROUTED
+    else:
+        message, queues = vhost.publish_targets(exchange, message)
+        if queues:
+            outcome = ROUTED
+        for queue in queues:
+            status = queue.publish(message)
+            if status == NEEDS_SYNC:
+                needs_sync = True
+            elif status == REJECTED:
+                rejected = True
+            if queue.congested:
+                outcome |= CONGESTED
+    if not outcome & ROUTED and mandatory:
+        outcome |= RETURNED
+        if on_return is not None:
+            on_return(message)
+    if confirms is not None:
+        seq = confirms.expect()
+        if rejected:
+            confirms.settle(seq, False)  # x-overflow=reject-publish: the publisher gets a nack
+        elif needs_sync and store is not None:
+            # Confirm only once the message is on disk in every queue it reached.
+            store.after_sync(lambda stored: confirms.settle(seq, stored))
+        else:
+            confirms.settle(seq)
+    return outcome
+
+
+def _with_reply_address(reply_key: str | None, message: Message) -> Message:
+    """Direct reply-to: replace the pseudo-queue name with the publisher's reply address."""
+    if reply_key is None:
+        raise ChannelError(PRECONDITION_FAILED, "fast reply consumer does not exist")
+    properties = spec.BasicProperties.decode(message.properties_raw)
+    properties.reply_to = REPLY_TO_PREFIX + reply_key
+    return message.with_properties(properties)
