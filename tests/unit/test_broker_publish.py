@@ -21,6 +21,7 @@ from leveret.broker.publish import (
     RETURNED,
     ROUTED,
     Confirms,
+    Publisher,
     TxPublish,
     publish,
     publish_to,
@@ -102,7 +103,9 @@ def test_fanout_reaches_every_bound_queue_once(vhost: VirtualHost) -> None:
 
 def test_unroutable_is_not_routed_and_not_returned_without_mandatory(vhost: VirtualHost) -> None:
     returns = Returns()
-    outcome = publish(vhost, "amq.direct", "nowhere", EMPTY, b"x", on_return=returns)
+    outcome = publish(
+        vhost, "amq.direct", "nowhere", EMPTY, b"x", publisher=Publisher(on_return=returns)
+    )
     assert outcome == 0
     assert not outcome & ROUTED
     assert returns.messages == []
@@ -111,7 +114,15 @@ def test_unroutable_is_not_routed_and_not_returned_without_mandatory(vhost: Virt
 def test_mandatory_unroutable_is_returned(vhost: VirtualHost) -> None:
     returns = Returns()
     raw = props(content_type="text/plain")
-    outcome = publish(vhost, "amq.direct", "nowhere", raw, b"x", mandatory=True, on_return=returns)
+    outcome = publish(
+        vhost,
+        "amq.direct",
+        "nowhere",
+        raw,
+        b"x",
+        mandatory=True,
+        publisher=Publisher(on_return=returns),
+    )
     assert outcome == RETURNED
     [message] = returns.messages
     assert (message.exchange, message.routing_key, message.properties_raw, message.body) == (
@@ -125,7 +136,10 @@ def test_mandatory_unroutable_is_returned(vhost: VirtualHost) -> None:
 def test_mandatory_routed_is_not_returned(vhost: VirtualHost) -> None:
     vhost.declare_queue("q", OWNER)
     returns = Returns()
-    assert publish(vhost, "", "q", EMPTY, b"x", mandatory=True, on_return=returns) == ROUTED
+    assert (
+        publish(vhost, "", "q", EMPTY, b"x", mandatory=True, publisher=Publisher(on_return=returns))
+        == ROUTED
+    )
     assert returns.messages == []
 
 
@@ -185,8 +199,24 @@ def test_alternate_exchange_takes_what_routes_nowhere(vhost: VirtualHost) -> Non
     vhost.bind("main", direct_q, "k", None)
     vhost.bind("ae", spill, "", None)
     returns = Returns()
-    assert publish(vhost, "main", "k", EMPTY, b"a", mandatory=True, on_return=returns) == ROUTED
-    assert publish(vhost, "main", "other", EMPTY, b"b", mandatory=True, on_return=returns) == ROUTED
+    assert (
+        publish(
+            vhost, "main", "k", EMPTY, b"a", mandatory=True, publisher=Publisher(on_return=returns)
+        )
+        == ROUTED
+    )
+    assert (
+        publish(
+            vhost,
+            "main",
+            "other",
+            EMPTY,
+            b"b",
+            mandatory=True,
+            publisher=Publisher(on_return=returns),
+        )
+        == ROUTED
+    )
     assert [m.body for m in drain(direct_q)] == [b"a"]
     assert [m.body for m in drain(spill)] == [b"b"]
     assert returns.messages == []  # the alternate exchange routed it: no return
@@ -233,9 +263,11 @@ def test_confirms_ack_routed_and_unroutable_in_order(vhost: VirtualHost) -> None
     vhost.declare_queue("q", OWNER)
     notified: list[int] = []
     confirms = Confirms(lambda: notified.append(confirms.seq))
-    publish(vhost, "", "q", EMPTY, b"1", confirms=confirms)
-    publish(vhost, "", "nowhere", EMPTY, b"2", confirms=confirms)  # unroutable: acked too
-    publish(vhost, "", "q", EMPTY, b"3", confirms=confirms)
+    publish(vhost, "", "q", EMPTY, b"1", publisher=Publisher(confirms=confirms))
+    publish(
+        vhost, "", "nowhere", EMPTY, b"2", publisher=Publisher(confirms=confirms)
+    )  # unroutable: acked too
+    publish(vhost, "", "q", EMPTY, b"3", publisher=Publisher(confirms=confirms))
     assert notified == [1, 2, 3]
     assert confirms.ready() == [(3, True, True)]  # one multiple=true ack
     assert confirms.ready() == []
@@ -245,8 +277,8 @@ def test_confirms_ack_routed_and_unroutable_in_order(vhost: VirtualHost) -> None
 def test_reject_publish_overflow_is_nacked(vhost: VirtualHost) -> None:
     vhost.declare_queue("q", OWNER, arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
     confirms = Confirms()
-    assert publish(vhost, "", "q", EMPTY, b"1", confirms=confirms) == ROUTED
-    assert publish(vhost, "", "q", EMPTY, b"2", confirms=confirms) == ROUTED
+    assert publish(vhost, "", "q", EMPTY, b"1", publisher=Publisher(confirms=confirms)) == ROUTED
+    assert publish(vhost, "", "q", EMPTY, b"2", publisher=Publisher(confirms=confirms)) == ROUTED
     assert confirms.ready() == [(1, False, True), (2, False, False)]
 
 
@@ -278,8 +310,22 @@ def test_confirm_of_a_persistent_message_waits_for_the_sync(tmp_path: Path) -> N
     vhost.declare_queue("transient", OWNER)
     confirms = Confirms()
     persistent = props(delivery_mode=2)
-    assert publish(vhost, "", "durable", persistent, b"1", confirms=confirms, store=store)
-    assert publish(vhost, "", "transient", persistent, b"2", confirms=confirms, store=store)
+    assert publish(
+        vhost,
+        "",
+        "durable",
+        persistent,
+        b"1",
+        publisher=Publisher(confirms=confirms, store=store),
+    )
+    assert publish(
+        vhost,
+        "",
+        "transient",
+        persistent,
+        b"2",
+        publisher=Publisher(confirms=confirms, store=store),
+    )
     assert confirms.ready() == []  # 1 waits for the disk, and 2 goes out after it
     runner.run()
     assert confirms.ready() == [(2, True, True)]
@@ -347,24 +393,56 @@ def test_reply_to_without_a_reply_consumer_is_406(vhost: VirtualHost) -> None:
 
 def test_reply_is_delivered_to_the_registered_consumer(vhost: VirtualHost) -> None:
     replies = Replies({"abc"})
-    outcome = publish(vhost, "", REPLY_TO + ".abc", EMPTY, b"r", mandatory=True, replies=replies)
+    outcome = publish(
+        vhost,
+        "",
+        REPLY_TO + ".abc",
+        EMPTY,
+        b"r",
+        mandatory=True,
+        publisher=Publisher(replies=replies),
+    )
     assert outcome == ROUTED
     assert [(key, m.body) for key, m in replies.delivered] == [("abc", b"r")]
-    lost = publish(vhost, "", REPLY_TO + ".gone", EMPTY, b"r", mandatory=True, replies=replies)
+    lost = publish(
+        vhost,
+        "",
+        REPLY_TO + ".gone",
+        EMPTY,
+        b"r",
+        mandatory=True,
+        publisher=Publisher(replies=replies),
+    )
     assert lost == RETURNED
 
 
 def test_rabbitmq_3_returns_a_mandatory_reply_it_delivered() -> None:
     vhost = VirtualHost("/", compat=RABBITMQ_3)
     replies = Replies({"abc"})
-    outcome = publish(vhost, "", REPLY_TO + ".abc", EMPTY, b"r", mandatory=True, replies=replies)
+    outcome = publish(
+        vhost,
+        "",
+        REPLY_TO + ".abc",
+        EMPTY,
+        b"r",
+        mandatory=True,
+        publisher=Publisher(replies=replies),
+    )
     assert outcome == RETURNED
     assert len(replies.delivered) == 1
 
 
 def publish_to_reply(vhost: VirtualHost, queue: str, raw: bytes, *, reply_key: str) -> int:
     return publish_to(
-        vhost, vhost.get_exchange(""), queue, raw, b"x", False, None, None, reply_key=reply_key
+        vhost,
+        vhost.get_exchange(""),
+        queue,
+        raw,
+        b"x",
+        False,
+        None,
+        None,
+        publisher=Publisher(reply_key=reply_key),
     )
 
 

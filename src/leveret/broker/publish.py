@@ -82,6 +82,14 @@ class Confirms:
         self._states[self.seq] = _PENDING
         return self.seq
 
+    def settled(self, stored: bool = True) -> None:
+        """The next publish, settled at once (``expect`` then ``settle`` in one call: this
+        is the common case, once per message)."""
+        self.seq += 1
+        self._states[self.seq] = _STORED if stored else _FAILED
+        if self.notify is not None:
+            self.notify()
+
     def settle(self, seq: int, stored: bool = True) -> None:
         if seq not in self._states:
             return
@@ -110,6 +118,32 @@ class Confirms:
         return runs
 
 
+class Publisher:
+    """What one publisher keeps across its publishes (an AMQP channel, a shovel link).
+
+    Everything here is optional and read only when a publish needs it: confirm tracking,
+    the message store to wait on for a persistent message's confirm, how a mandatory
+    unroutable message goes back (``on_return``), where direct replies are delivered
+    (``replies``) and this publisher's own reply-to address (``reply_key``). One object
+    rather than separate arguments because the AMQP path passes it once per message.
+    """
+
+    def __init__(
+        self,
+        *,
+        confirms: Confirms | None = None,
+        store: SyncWaiter | None = None,
+        on_return: Callable[[Message], None] | None = None,
+        replies: ReplyRouter | None = None,
+        reply_key: str | None = None,
+    ):
+        self.confirms = confirms
+        self.store = store
+        self.on_return = on_return
+        self.replies = replies
+        self.reply_key = reply_key
+
+
 def publish(
     vhost: VirtualHost,
     exchange_name: str,
@@ -120,10 +154,7 @@ def publish(
     mandatory: bool = False,
     user_name: str | None = None,
     authorize: Callable[[Exchange], None] | None = None,
-    confirms: Confirms | None = None,
-    store: SyncWaiter | None = None,
-    on_return: Callable[[Message], None] | None = None,
-    replies: ReplyRouter | None = None,
+    publisher: Publisher | None = None,
 ) -> int:
     """Publish one message without a channel (HTTP, shovels, delayed messages).
 
@@ -144,10 +175,7 @@ def publish(
         mandatory,
         user_name,
         None,
-        confirms=confirms,
-        store=store,
-        on_return=on_return,
-        replies=replies,
+        publisher,
     )
 
 
@@ -160,12 +188,7 @@ def publish_to(
     mandatory: bool,
     user_name: str | None,
     tx: list[TxPublish] | None,
-    *,
-    confirms: Confirms | None = None,
-    store: SyncWaiter | None = None,
-    on_return: Callable[[Message], None] | None = None,
-    replies: ReplyRouter | None = None,
-    reply_key: str | None = None,
+    publisher: Publisher | None = None,
 ) -> int:
     """Publish to an exchange already looked up and authorized (AMQP's path: the write
     permission is checked against the connection's cached grant first). With ``tx`` (a
@@ -182,17 +205,7 @@ def publish_to(
     if tx is not None:
         tx.append(TxPublish(exchange.name, mandatory, message))
         return DEFERRED
-    return route(
-        vhost,
-        exchange,
-        mandatory,
-        message,
-        confirms=confirms,
-        store=store,
-        on_return=on_return,
-        replies=replies,
-        reply_key=reply_key,
-    )
+    return route(vhost, exchange, mandatory, message, publisher)
 
 
 def route(
@@ -200,21 +213,18 @@ def route(
     exchange: Exchange,
     mandatory: bool,
     message: Message,
-    *,
-    confirms: Confirms | None = None,
-    store: SyncWaiter | None = None,
-    on_return: Callable[[Message], None] | None = None,
-    replies: ReplyRouter | None = None,
-    reply_key: str | None = None,
+    publisher: Publisher | None = None,
 ) -> int:
-    """Route a checked message, enqueue it, hand a mandatory unroutable one to
-    ``on_return`` and settle or schedule its confirm. Returns the outcome flags."""
+    """Route a checked message, enqueue it, hand a mandatory unroutable one to the
+    publisher's ``on_return`` and settle or schedule its confirm. Returns the outcome
+    flags."""
     if message.flags & flags.REPLY_TO and message.properties.reply_to == REPLY_TO:
-        message = _with_reply_address(reply_key, message)
+        message = _with_reply_address(publisher, message)
     outcome = 0
     needs_sync = rejected = False
     if exchange.name == "" and message.routing_key.startswith(REPLY_TO_PREFIX):
         key = message.routing_key[len(REPLY_TO_PREFIX) :]
+        replies = publisher.replies if publisher is not None else None
         delivered = replies is not None and replies.deliver_reply(key, message)
         # RabbitMQ 3.x delivered a reply without counting it as routed, so a mandatory
         # reply also came back as a basic.return (pika raises UnroutableError for it).
@@ -232,24 +242,28 @@ def route(
                 rejected = True
             if queue.congested:
                 outcome |= CONGESTED
+    if publisher is None:
+        return outcome | RETURNED if mandatory and not outcome & ROUTED else outcome
     if not outcome & ROUTED and mandatory:
         outcome |= RETURNED
-        if on_return is not None:
-            on_return(message)
+        if publisher.on_return is not None:
+            publisher.on_return(message)
+    confirms = publisher.confirms
     if confirms is not None:
-        seq = confirms.expect()
-        if rejected:
-            confirms.settle(seq, False)  # x-overflow=reject-publish: the publisher gets a nack
-        elif needs_sync and store is not None:
+        store = publisher.store
+        if needs_sync and store is not None and not rejected:
             # Confirm only once the message is on disk in every queue it reached.
+            seq = confirms.expect()
             store.after_sync(lambda stored: confirms.settle(seq, stored))
         else:
-            confirms.settle(seq)
+            # x-overflow=reject-publish: the publisher gets a nack.
+            confirms.settled(not rejected)
     return outcome
 
 
-def _with_reply_address(reply_key: str | None, message: Message) -> Message:
+def _with_reply_address(publisher: Publisher | None, message: Message) -> Message:
     """Direct reply-to: replace the pseudo-queue name with the publisher's reply address."""
+    reply_key = publisher.reply_key if publisher is not None else None
     if reply_key is None:
         raise ChannelError(PRECONDITION_FAILED, "fast reply consumer does not exist")
     properties = spec.BasicProperties.decode(message.properties_raw)

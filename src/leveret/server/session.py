@@ -15,7 +15,7 @@ from leveret.amqp.frames import (
 from leveret.amqp.table import encode_shortstr
 from leveret.broker.channel import Channel
 from leveret.broker.message import Message
-from leveret.broker.publish import Confirms, TxPublish
+from leveret.broker.publish import Confirms, Publisher, TxPublish
 
 if TYPE_CHECKING:
     from leveret.server.connection import AMQPConnection
@@ -33,17 +33,18 @@ class Session:
         self.connection = connection
         self.number = number
         self.channel = Channel(number, connection, self, connection.dispatch_pending.add)
-        # Publisher confirms (None until confirm.select): kept by the broker, written out
-        # in publish order, coalesced into multiple=true acks per write batch.
-        self.confirms: Confirms | None = None
         self.closed = False
-        # Bound once: broker.publish calls it for a mandatory message that routed nowhere.
-        self.on_return = self._send_return
+        # What broker.publish needs of this channel as a publisher. Its confirms (None
+        # until confirm.select) are written out in publish order, coalesced into
+        # multiple=true acks per write batch.
+        node = connection.node
+        self.publisher = Publisher(
+            on_return=self._send_return, replies=node, store=node.message_store
+        )
         # Transactions: None outside tx mode, else what waits for tx.commit.
         self.tx_publishes: list[TxPublish] | None = None
         self.tx_settles: list[tuple[str, int, bool, bool]] = []
-        # Direct reply-to: this channel's reply address and the consumer tag replies go to.
-        self.reply_key: str | None = None
+        # Direct reply-to: the consumer tag replies go to (the address is ``reply_key``).
         self.reply_tag: str | None = None
         self._tags: dict[str, bytes] = {}  # consumer tags as short strings
         self._fields: dict[tuple[str, str], bytes] = {}  # (exchange, routing key) encoded
@@ -116,9 +117,22 @@ class Session:
 
     # -- confirms -------------------------------------------------------------------------
 
+    @property
+    def reply_key(self) -> str | None:
+        """Direct reply-to: this channel's reply address (the publisher rewrites to it)."""
+        return self.publisher.reply_key
+
+    @reply_key.setter
+    def reply_key(self, key: str | None) -> None:
+        self.publisher.reply_key = key
+
+    @property
+    def confirms(self) -> Confirms | None:
+        return self.publisher.confirms
+
     def confirm_select(self) -> None:
-        if self.confirms is None:
-            self.confirms = Confirms(self._confirms_ready)
+        if self.publisher.confirms is None:
+            self.publisher.confirms = Confirms(self._confirms_ready)
 
     def _confirms_ready(self) -> None:
         if self.closed:

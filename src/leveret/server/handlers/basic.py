@@ -48,7 +48,6 @@ def publish(
     if permit.topics and exchange.type_name == "topic":
         permit.check_topic("write", exchange.name, method.routing_key)
     assert conn.user is not None
-    node = conn.node
     outcome = publish_to(
         vhost,
         exchange,
@@ -58,11 +57,7 @@ def publish(
         method.mandatory,
         conn.user.name,
         session.tx_publishes,
-        confirms=session.confirms,
-        store=node.message_store,
-        on_return=session.on_return,
-        replies=node,
-        reply_key=session.reply_key,
+        session.publisher,
     )
     if outcome & CONGESTED:
         conn.throttle = True
@@ -74,19 +69,7 @@ def route(
     """Route a publish held by a transaction (at tx.commit)."""
     vhost = conn.vhost
     assert vhost is not None
-    node = conn.node
-    outcome = broker_route(
-        vhost,
-        exchange,
-        mandatory,
-        message,
-        confirms=session.confirms,
-        store=node.message_store,
-        on_return=session.on_return,
-        replies=node,
-        reply_key=session.reply_key,
-    )
-    if outcome & CONGESTED:
+    if broker_route(vhost, exchange, mandatory, message, session.publisher) & CONGESTED:
         conn.throttle = True
 
 
