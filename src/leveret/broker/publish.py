@@ -256,7 +256,7 @@ def route(
             seq = confirms.expect()
             store.after_sync(lambda stored: confirms.settle(seq, stored))
         else:
-            # x-overflow=reject-publish: the publisher gets a nack.
+            # At once: an ack, or a nack when a queue refused it (x-overflow=reject-publish).
             confirms.settled(not rejected)
     return outcome
 
