@@ -13,7 +13,7 @@ common path, and the outcome is an int of flags rather than an object.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 from leveret.amqp import properties as flags
 from leveret.amqp import spec
@@ -23,17 +23,20 @@ from leveret.broker.message import Message, check_publish_properties
 from leveret.broker.queue import NEEDS_SYNC, REJECTED
 from leveret.broker.vhost import VirtualHost
 
-REPLY_TO = "amq.rabbitmq.reply-to"
-REPLY_TO_PREFIX = REPLY_TO + "."
+REPLY_TO: Final = "amq.rabbitmq.reply-to"
+REPLY_TO_PREFIX: Final = REPLY_TO + "."
 
-# Outcome flags of one publish.
-ROUTED = 1  # it reached at least one queue (or a direct reply-to consumer)
-RETURNED = 2  # mandatory and unroutable: the publisher is to get it back (basic.return)
-CONGESTED = 4  # a queue it entered is congested: the caller should slow the publisher
-DEFERRED = 8  # held for tx.commit: not routed yet
+# Outcome flags of one publish. Final, so that compiled callers inline them instead of
+# looking each one up in the module's dict on every publish.
+ROUTED: Final = 1  # it reached at least one queue (or a direct reply-to consumer)
+RETURNED: Final = 2  # mandatory and unroutable: the publisher is to get it back (basic.return)
+CONGESTED: Final = 4  # a queue it entered is congested: the caller should slow the publisher
+DEFERRED: Final = 8  # held for tx.commit: not routed yet
 
 # Confirm states, in publish order.
-_PENDING, _STORED, _FAILED = 0, 1, 2
+_PENDING: Final = 0
+_STORED: Final = 1
+_FAILED: Final = 2
 
 
 class ReplyRouter(Protocol):
