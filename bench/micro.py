@@ -52,6 +52,7 @@ from leveret.amqp import frames, spec, table  # noqa: E402
 from leveret.broker import channel as broker_channel  # noqa: E402
 from leveret.broker import clock as broker_clock  # noqa: E402
 from leveret.broker import message as broker_message  # noqa: E402
+from leveret.broker import publish as broker_publish  # noqa: E402
 from leveret.broker import vhost as broker_vhost  # noqa: E402
 
 DEFAULT_TARGET = 0.2  # seconds per timed loop
@@ -707,6 +708,65 @@ def _queue_route_consume_ack() -> Case:
 
     facts = _queue_facts(queue, channel, extra)
     return Case(op, facts, {"delivered_all": True, "ready": 0, "unacked": 0})
+
+
+@bench(
+    "publish.to_consumer",
+    "broker.publish's publish_to as the AMQP handler calls it (internal and user_id "
+    "checks, Message, routing via the default exchange, enqueue, outcome flags), delivery "
+    "to a consumer, Channel.ack",
+)
+def _publish_to_consumer() -> Case:
+    return _publish_case(confirm=False)
+
+
+@bench(
+    "publish.confirmed",
+    "publish.to_consumer from a publisher in confirm mode: the confirm is settled at once "
+    "and handed out with Confirms.ready",
+)
+def _publish_confirmed() -> Case:
+    return _publish_case(confirm=True)
+
+
+def _publish_case(*, confirm: bool) -> Case:
+    vhost = new_vhost()
+    queue = declare(vhost, "work")
+    channel, sink = consuming(queue)
+    exchange = vhost.get_exchange("")
+    confirms = broker_publish.Confirms() if confirm else None
+    publisher = broker_publish.Publisher(confirms=confirms)
+    publish_to = broker_publish.publish_to
+    properties_raw = transient_properties_raw()
+    ack = channel.ack
+    outcomes: dict[int, int] = {}
+    confirmed = [0]
+
+    def op() -> None:
+        outcome = publish_to(
+            vhost, exchange, "work", properties_raw, BODY, False, "guest", None, publisher
+        )
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if confirms is not None:
+            confirmed[0] = confirms.ready()[-1][0]
+        ack(sink.last_tag, False)
+
+    def extra(total: int) -> dict[str, object]:
+        return {
+            "delivered_all": sink.delivered == total,
+            "all_routed": outcomes == {broker_publish.ROUTED: total},
+            "confirmed_all": confirms is None or confirmed[0] == total,
+        }
+
+    facts = _queue_facts(queue, channel, extra)
+    expect = {
+        "delivered_all": True,
+        "all_routed": True,
+        "confirmed_all": True,
+        "ready": 0,
+        "unacked": 0,
+    }
+    return Case(op, facts, expect)
 
 
 # -- timing -------------------------------------------------------------------------------

@@ -42,6 +42,20 @@ EXPECTED: dict[str, dict[str, object]] = {
     "queue.publish_get_ack": {"tags_used": True, "ready": 0, "unacked": 0},
     "queue.publish_consume_ack": {"delivered_all": True, "ready": 0, "unacked": 0},
     "queue.route_consume_ack": {"delivered_all": True, "ready": 0, "unacked": 0},
+    "publish.to_consumer": {
+        "delivered_all": True,
+        "all_routed": True,
+        "confirmed_all": True,
+        "ready": 0,
+        "unacked": 0,
+    },
+    "publish.confirmed": {
+        "delivered_all": True,
+        "all_routed": True,
+        "confirmed_all": True,
+        "ready": 0,
+        "unacked": 0,
+    },
 }
 
 

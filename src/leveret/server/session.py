@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from leveret.amqp import spec
+from leveret.amqp.errors import NO_ROUTE, REPLY_NAMES
 from leveret.amqp.frames import (
     encode_deliver_head,
     encode_deliver_tail,
@@ -14,6 +15,7 @@ from leveret.amqp.frames import (
 from leveret.amqp.table import encode_shortstr
 from leveret.broker.channel import Channel
 from leveret.broker.message import Message
+from leveret.broker.publish import Confirms, Publisher, TxPublish
 
 if TYPE_CHECKING:
     from leveret.server.connection import AMQPConnection
@@ -24,15 +26,6 @@ if TYPE_CHECKING:
 WIRE_CACHE_LIMIT = 16384
 
 
-class TxPublish:
-    __slots__ = ("exchange", "mandatory", "message")
-
-    def __init__(self, exchange: str, mandatory: bool, message: Message):
-        self.exchange = exchange
-        self.mandatory = mandatory
-        self.message = message
-
-
 class Session:
     """Implements the broker's DeliverySink for one channel of one connection."""
 
@@ -40,17 +33,18 @@ class Session:
         self.connection = connection
         self.number = number
         self.channel = Channel(number, connection, self, connection.dispatch_pending.add)
-        # Publisher confirms: publishes in order, each pending (0), stored (1) or failed (2).
-        # Confirms go out in publish order, coalesced into multiple=true acks per write batch.
-        self.confirming = False
-        self.publish_seq = 0
-        self._unconfirmed: dict[int, int] = {}
         self.closed = False
+        # What broker.publish needs of this channel as a publisher. Its confirms (None
+        # until confirm.select) are written out in publish order, coalesced into
+        # multiple=true acks per write batch.
+        node = connection.node
+        self.publisher = Publisher(
+            on_return=self._send_return, replies=node, store=node.message_store
+        )
         # Transactions: None outside tx mode, else what waits for tx.commit.
         self.tx_publishes: list[TxPublish] | None = None
         self.tx_settles: list[tuple[str, int, bool, bool]] = []
-        # Direct reply-to: this channel's reply address and the consumer tag replies go to.
-        self.reply_key: str | None = None
+        # Direct reply-to: the consumer tag replies go to (the address is ``reply_key``).
         self.reply_tag: str | None = None
         self._tags: dict[str, bytes] = {}  # consumer tags as short strings
         self._fields: dict[tuple[str, str], bytes] = {}  # (exchange, routing key) encoded
@@ -123,37 +117,49 @@ class Session:
 
     # -- confirms -------------------------------------------------------------------------
 
-    def expect_confirm(self) -> int:
-        self.publish_seq += 1
-        self._unconfirmed[self.publish_seq] = 0
-        return self.publish_seq
+    @property
+    def reply_key(self) -> str | None:
+        """Direct reply-to: this channel's reply address (the publisher rewrites to it)."""
+        return self.publisher.reply_key
 
-    def confirm(self, seq: int, stored: bool = True) -> None:
-        if self.closed or seq not in self._unconfirmed:
+    @reply_key.setter
+    def reply_key(self, key: str | None) -> None:
+        self.publisher.reply_key = key
+
+    @property
+    def confirms(self) -> Confirms | None:
+        return self.publisher.confirms
+
+    def confirm_select(self) -> None:
+        if self.publisher.confirms is None:
+            self.publisher.confirms = Confirms(self._confirms_ready)
+
+    def _confirms_ready(self) -> None:
+        if self.closed:
             return
-        self._unconfirmed[seq] = 1 if stored else 2
         self.connection.confirms_pending.add(self)
         self.connection.request_flush()
 
     def flush_confirms(self) -> None:
-        done: list[tuple[int, int]] = []
-        for seq, state in self._unconfirmed.items():
-            if not state:
-                break
-            done.append((seq, state))
-        for seq, _ in done:
-            del self._unconfirmed[seq]
-        start = 0
-        while start < len(done):
-            end = start
-            kind = done[start][1]
-            while end + 1 < len(done) and done[end + 1][1] == kind:
-                end += 1
-            tag, multiple = done[end][0], end > start
+        if self.confirms is None:
+            return
+        for tag, multiple, ack in self.confirms.ready():
             method: spec.Method = (
                 spec.BasicAck(delivery_tag=tag, multiple=multiple)
-                if kind == 1
+                if ack
                 else spec.BasicNack(delivery_tag=tag, multiple=multiple, requeue=False)
             )
             self.connection.send_method(self.number, method)
-            start = end + 1
+
+    def _send_return(self, message: Message) -> None:
+        self.connection.send_content(
+            self.number,
+            spec.BasicReturn(
+                reply_code=NO_ROUTE,
+                reply_text=REPLY_NAMES[NO_ROUTE],
+                exchange=message.exchange,
+                routing_key=message.routing_key,
+            ),
+            message.properties_raw,
+            message.body,
+        )

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from leveret.amqp import properties as flags
 from leveret.amqp import spec
 from leveret.amqp.errors import (
     ACCESS_REFUSED,
-    NO_ROUTE,
     NOT_IMPLEMENTED,
     PRECONDITION_FAILED,
-    REPLY_NAMES,
     ChannelError,
     ConnectionError_,
 )
 from leveret.broker.channel import random_name
 from leveret.broker.exchange import Exchange
-from leveret.broker.message import Message, check_publish_properties
-from leveret.broker.queue import NEEDS_SYNC, REJECTED, Queue
+from leveret.broker.message import Message
+from leveret.broker.publish import CONGESTED, REPLY_TO, publish_to
+from leveret.broker.publish import route as broker_route
+from leveret.broker.queue import Queue
 from leveret.server.access import grant
 from leveret.server.handlers.queue import queue_name, refuse_on_stream
-from leveret.server.session import TxPublish
 
 if TYPE_CHECKING:
     from leveret.server.connection import AMQPConnection
@@ -35,6 +33,7 @@ def publish(
     properties_raw: bytes,
     body: bytes,
 ) -> None:
+    """Translation only: the connection-bound checks, then broker.publish does the rest."""
     if method.immediate:
         raise ConnectionError_(NOT_IMPLEMENTED, "immediate=true", 60, 40)
     vhost = conn.vhost
@@ -48,88 +47,30 @@ def publish(
     exchange = vhost.get_exchange(method.exchange)
     if permit.topics and exchange.type_name == "topic":
         permit.check_topic("write", exchange.name, method.routing_key)
-    if exchange.internal:
-        raise ChannelError(
-            ACCESS_REFUSED,
-            f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
-        )
-    message = Message(method.exchange, method.routing_key, properties_raw, body)
     assert conn.user is not None
-    check_publish_properties(message, conn.user.name)
-    if session.tx_publishes is not None:
-        session.tx_publishes.append(TxPublish(exchange.name, method.mandatory, message))
-        return
-    route(conn, session, exchange, method.mandatory, message)
-
-
-REPLY_TO = "amq.rabbitmq.reply-to"
-REPLY_TO_PREFIX = REPLY_TO + "."
+    outcome = publish_to(
+        vhost,
+        exchange,
+        method.routing_key,
+        properties_raw,
+        body,
+        method.mandatory,
+        conn.user.name,
+        session.tx_publishes,
+        session.publisher,
+    )
+    if outcome & CONGESTED:
+        conn.throttle = True
 
 
 def route(
     conn: AMQPConnection, session: Session, exchange: Exchange, mandatory: bool, message: Message
 ) -> None:
+    """Route a publish held by a transaction (at tx.commit)."""
     vhost = conn.vhost
     assert vhost is not None
-    if _asks_direct_reply(message):
-        message = _with_reply_address(session, message)
-    queues: list[Queue] = []
-    routed = False
-    if exchange.name == "" and message.routing_key.startswith(REPLY_TO_PREFIX):
-        routed = conn.node.deliver_reply(message.routing_key[len(REPLY_TO_PREFIX) :], message)
-        # RabbitMQ 3.x delivered a reply without counting it as routed, so a mandatory
-        # reply also came back as a basic.return (pika raises UnroutableError for it).
-        if conn.node.config.compat.returns_mandatory_replies:
-            routed = False
-    else:
-        message, queues = vhost.publish_targets(exchange, message)
-        routed = bool(queues)
-    needs_sync = rejected = False
-    for queue in queues:
-        status = queue.publish(message)
-        if status == NEEDS_SYNC:
-            needs_sync = True
-        elif status == REJECTED:
-            rejected = True
-        if queue.congested:
-            conn.throttle = True
-    if not routed and mandatory:
-        conn.send_content(
-            session.number,
-            spec.BasicReturn(
-                reply_code=NO_ROUTE,
-                reply_text=REPLY_NAMES[NO_ROUTE],
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-            ),
-            message.properties_raw,
-            message.body,
-        )
-    if session.confirming:
-        seq = session.expect_confirm()
-        store = conn.node.message_store
-        if rejected:
-            session.confirm(seq, False)  # x-overflow=reject-publish: the publisher gets a nack
-        elif needs_sync and store is not None:
-            # Confirm only once the message is on disk in every queue it reached.
-            store.after_sync(lambda stored: session.confirm(seq, stored))
-        else:
-            session.confirm(seq)
-
-
-def _asks_direct_reply(message: Message) -> bool:
-    if not message.flags & flags.REPLY_TO:
-        return False
-    return message.properties.reply_to == REPLY_TO
-
-
-def _with_reply_address(session: Session, message: Message) -> Message:
-    """Direct reply-to: replace the pseudo-queue name with this channel's reply address."""
-    if session.reply_key is None:
-        raise ChannelError(PRECONDITION_FAILED, "fast reply consumer does not exist")
-    properties = spec.BasicProperties.decode(message.properties_raw)
-    properties.reply_to = REPLY_TO_PREFIX + session.reply_key
-    return message.with_properties(properties)
+    if broker_route(vhost, exchange, mandatory, message, session.publisher) & CONGESTED:
+        conn.throttle = True
 
 
 def _consume_replies(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -> None:

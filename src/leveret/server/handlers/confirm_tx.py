@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 def confirm_select(conn: AMQPConnection, session: Session, method: spec.ConfirmSelect) -> None:
     if session.tx_publishes is not None:
         raise ChannelError(PRECONDITION_FAILED, "cannot switch from tx to confirm mode")
-    session.confirming = True
+    session.confirm_select()
     if not method.nowait:
         conn.send_method(session.number, spec.ConfirmSelectOk())
 
 
 def tx_select(conn: AMQPConnection, session: Session, method: spec.TxSelect) -> None:
-    if session.confirming:
+    if session.confirms is not None:
         raise ChannelError(PRECONDITION_FAILED, "cannot switch from confirm to tx mode")
     if session.tx_publishes is None:
         session.tx_publishes = []
