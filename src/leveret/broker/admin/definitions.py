@@ -25,7 +25,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from leveret import __version__
 from leveret.amqp.errors import AMQPError
 from leveret.broker.access import AccessError
 from leveret.broker.access.model import USER_LIMITS, VHOST_LIMITS
@@ -34,6 +33,7 @@ from leveret.broker.admin.base import AdminNode, get_vhost
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.queue import Queue
+from leveret.version import __version__
 
 # The layout written is RabbitMQ 3.10's (user tags as a list, vhost metadata); RabbitMQ does
 # not check the version on import, it is there for people reading the file.
