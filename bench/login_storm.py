@@ -6,14 +6,15 @@
 
 Starts nothing itself: give it the URL of a running broker (Leveret or RabbitMQ) and a user
 that may declare a queue on the vhost. A child process runs a steady producer and a consumer
-(pika, two connections, autoack) on a fresh exclusive queue. Each of ``--rounds`` rounds measures the
-consumer's messages/s for ``--seconds`` ("before"), then runs ``--logins`` failed logins
-(wrong password, ``--parallel`` at a time, raw sockets with PLAIN and the
+(pika, two connections, autoack) on a fresh exclusive queue. Each of ``--rounds`` rounds
+measures the consumer's messages/s for ``--seconds`` ("before"), then runs ``--logins``
+failed logins (wrong password, ``--parallel`` at a time, raw sockets with PLAIN and the
 ``authentication_failure_close`` capability) and measures the consumer over exactly the time
 they take ("during"). It prints both rates, their ratio, how long the refusals took, how they
-ended (``403``: connection.close ACCESS_REFUSED; ``eof``: silent disconnect), the broker's CPU
-with ``--broker-pid``, and the medians over the rounds. ``--rate 0`` publishes as fast as the broker takes it (the producer waits
-whenever more than 1,000 messages are in flight); ``--rate R`` publishes R msgs/s.
+ended (``403``: connection.close ACCESS_REFUSED; ``eof``: silent disconnect), the broker's
+CPU with ``--broker-pid``, and the medians over the rounds. ``--rate 0`` publishes as fast as
+the broker takes it (the producer waits whenever more than 1,000 messages are in flight);
+``--rate R`` publishes R msgs/s. See docs/security.md, "Refused logins".
 
 The storm runs in this process, the producer and consumer in a child, so that the client's own
 CPU does not show as a broker slowdown more than the machine forces it to.
