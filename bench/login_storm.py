@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import struct
 import sys
@@ -87,10 +88,8 @@ async def failed_login(host: str, port: int, user: str, password: str) -> str:
         return f"unexpected frame {kind}"
     finally:
         writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
-        except ConnectionError:
-            pass
 
 
 async def storm(
@@ -192,7 +191,7 @@ def main() -> int:
     bad_user = args.bad_user or unquote(parsed.username or "guest")
     bad_password = "not-the-password-" + str(time.time())
 
-    received: Synchronized[int] = multiprocessing.Value("q", 0)  # type: ignore[assignment]
+    received: Synchronized[int] = multiprocessing.Value("q", 0)
     ready = multiprocessing.Event()
     child = multiprocessing.Process(
         target=traffic, args=(args.url, args.rate, received, ready), daemon=True
