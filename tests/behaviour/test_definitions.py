@@ -540,3 +540,64 @@ def test_leveret_export_imports_into_rabbitmq() -> None:
         rabbitmqctl(state_dir, "delete_user", user)
         path.unlink(missing_ok=True)
         directory.rmdir()
+
+
+def test_live_rabbitmq_export_imports_into_leveret() -> None:
+    """Needs a RabbitMQ node (``LEVERET_TEST_RABBITMQ_DIR``): a topology built on it with
+    rabbitmqctl and a client is exported there with ``rabbitmqctl export_definitions`` and
+    imported into an embedded Leveret, where its user logs in with the original password and
+    every route works (the checked-in fixture above covers this when no node runs)."""
+    state_dir = os.environ.get(RABBITMQ_DIR_ENV)
+    if not state_dir:
+        pytest.skip(f"{RABBITMQ_DIR_ENV} is not set: no RabbitMQ node to export from")
+    tag = secrets.token_hex(3)
+    vhost, user, password = f"defs-live-{tag}", f"defs-live-user-{tag}", f"live pw {tag}"
+    # The node's rabbitmq user writes the file: a directory anyone may write in.
+    directory = Path(tempfile.mkdtemp(prefix="leveret-defs-"))
+    path = directory / "export.json"
+    try:
+        for args in (
+            ("add_vhost", vhost),
+            ("add_user", user, password),
+            ("set_user_tags", user, "monitoring", "custom-tag"),
+            ("set_permissions", "-p", vhost, user, ".*", ".*", ".*"),
+            ("set_topic_permissions", "-p", vhost, user, "amq.topic", "^a", "^a"),
+            ("set_vhost_limits", "-p", vhost, '{"max-queues": 10}'),
+        ):
+            done = rabbitmqctl(state_dir, *args)
+            assert done.returncode == 0, (args, done.stderr or done.stdout)
+        with login("127.0.0.1", rabbitmq_amqp_port(state_dir), vhost, user, password) as ch:
+            ch.exchange_declare("lx", "topic", durable=True)
+            ch.exchange_declare("lx.inner", "fanout", durable=True)
+            ch.queue_declare(
+                "lq", durable=True, arguments={"x-max-length": 5, "x-message-ttl": 60000}
+            )
+            ch.queue_declare("lqq", durable=True, arguments={"x-queue-type": "quorum"})
+            ch.queue_bind("lq", "lx", "a.#")
+            ch.exchange_bind("lx.inner", "lx", "b.#")
+            ch.queue_bind("lqq", "lx.inner", "")
+            ch.queue_bind("lq", "amq.topic", "a.z")
+            ch.queue_bind("lq", "amq.headers", "", arguments={"x-match": "all", "k": "v"})
+        directory.chmod(0o777)
+        done = rabbitmqctl(state_dir, "export_definitions", str(path))
+        assert done.returncode == 0, done.stderr or done.stdout
+        exported = json.loads(path.read_text())
+    finally:
+        rabbitmqctl(state_dir, "delete_vhost", vhost)
+        rabbitmqctl(state_dir, "delete_user", user)
+        path.unlink(missing_ok=True)
+        directory.rmdir()
+    # Only what this test made: the node may hold other tests' users and vhosts.
+    mine = {
+        "users": [u for u in exported["users"] if u["name"] == user],
+        "vhosts": [v for v in exported["vhosts"] if v["name"] == vhost],
+        **{
+            part: [item for item in exported.get(part, []) if item.get("vhost") == vhost]
+            for part in ("permissions", "topic_permissions", "parameters", "queues", "exchanges")
+        },
+        "bindings": [b for b in exported["bindings"] if b["vhost"] == vhost],
+    }
+    assert mine["users"][0]["password_hash"]  # a hash, never the password
+    with leveret.Broker() as broker:
+        assert broker.import_definitions(mine) == []
+        check_topology(broker.host, broker.port, vhost, user, password)
