@@ -34,7 +34,7 @@ class Backend(Protocol):
     def add_user(self, name: str, password: str) -> None: ...
     def delete_user(self, name: str) -> None: ...
     def change_password(self, name: str, password: str) -> None: ...
-    def add_vhost(self, name: str) -> None: ...
+    def add_vhost(self, name: str, default_queue_type: str | None = None) -> None: ...
     def delete_vhost(self, name: str) -> None: ...
     def set_permissions(self, user: str, vhost: str, conf: str, write: str, read: str) -> None: ...
     def clear_permissions(self, user: str, vhost: str) -> None: ...
@@ -60,8 +60,8 @@ class LeveretBackend:
     def change_password(self, name: str, password: str) -> None:
         self.broker.access(lambda a: a.change_password(name, password))
 
-    def add_vhost(self, name: str) -> None:
-        self.broker.access(lambda a: a.add_vhost(name))
+    def add_vhost(self, name: str, default_queue_type: str | None = None) -> None:
+        self.broker.access(lambda a: a.add_vhost(name, default_queue_type=default_queue_type))
 
     def delete_vhost(self, name: str) -> None:
         self.broker.access(lambda a: a.delete_vhost(name))
@@ -107,8 +107,11 @@ class RabbitMQBackend:
     def change_password(self, name: str, password: str) -> None:
         self.ctl("change_password", name, password)
 
-    def add_vhost(self, name: str) -> None:
-        self.ctl("add_vhost", name)
+    def add_vhost(self, name: str, default_queue_type: str | None = None) -> None:
+        if default_queue_type is None:
+            self.ctl("add_vhost", name)
+        else:
+            self.ctl("add_vhost", name, "--default-queue-type", default_queue_type)
 
     def delete_vhost(self, name: str) -> None:
         self.ctl("delete_vhost", name)
@@ -150,9 +153,9 @@ class Admin:
             self.backend.set_permissions(name, full_on, ".*", ".*", ".*")
         return name, password
 
-    def vhost(self) -> str:
+    def vhost(self, default_queue_type: str | None = None) -> str:
         name = f"v-{self.tag}-{secrets.token_hex(3)}"
-        self.backend.add_vhost(name)
+        self.backend.add_vhost(name, default_queue_type)
         self.vhosts.append(name)
         return name
 

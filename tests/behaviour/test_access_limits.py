@@ -82,3 +82,28 @@ def test_user_connection_limit(admin: Admin) -> None:
     assert (
         f"NOT_ALLOWED - connection refused for user '{user}': user connection limit (1) is reached"
     ) in str(refused.value)
+
+
+def test_vhost_default_queue_type_applies_to_durable_queues_that_name_no_type(
+    admin: Admin,
+) -> None:
+    vhost = admin.vhost(default_queue_type="quorum")
+    user, password = admin.user(full_on=vhost)
+    ch = admin.connect(user, password, vhost).channel()
+    ch.queue_declare("made-quorum", durable=True)
+    ch.queue_declare("stays-classic", durable=True, auto_delete=True)
+    ch.queue_declare("transient", durable=False)
+    ch.queue_declare("made-quorum", durable=True)  # the same without a type: equivalent
+    # A classic queue under the same name is not: it was made a quorum queue.
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+        ch.queue_declare("made-quorum", durable=True, arguments={"x-queue-type": "classic"})
+    assert refused.value.reply_code == 406
+    assert refused.value.reply_text == (
+        "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'made-quorum' in "
+        f"vhost '{vhost}': received 'classic' but current is 'quorum'"
+    )
+    # Auto-delete and transient queues stayed classic: naming the type is equivalent.
+    ch = admin.connect(user, password, vhost).channel()
+    classic = {"x-queue-type": "classic"}
+    ch.queue_declare("stays-classic", durable=True, auto_delete=True, arguments=classic)
+    ch.queue_declare("transient", durable=False, arguments=classic)

@@ -112,6 +112,19 @@ def test_redeclare_with_other_properties_is_406(
     connection.channel().queue_declare(q, passive=True)
 
 
+def test_classic_type_named_or_not_is_equivalent(connection, unique_name, cleanup):
+    q = cleanup.queue(unique_name("q"))
+    channel = connection.channel()
+    channel.queue_declare(q, durable=True)
+    channel.queue_declare(q, durable=True, arguments={"x-queue-type": "classic"})
+    # Another type is not: the queue was made without one.
+    with channel_closed(
+        406,
+        inequivalent("queue", q, "x-queue-type", "the value 'quorum' of type 'longstr'", "none"),
+    ):
+        connection.channel().queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+
+
 def test_passive_declare_ignores_other_properties(channel, unique_name, cleanup):
     q = cleanup.queue(unique_name("q"))
     channel.queue_declare(q, durable=False)

@@ -241,3 +241,21 @@ def parse_queue_options(
         delivery_limit=delivery_limit,
         quorum_priorities=quorum_priorities and queue_type == "quorum",
     )
+
+
+def with_default_queue_type(
+    arguments: Mapping[str, object] | None,
+    default_type: str | None,
+    *,
+    durable: bool,
+    exclusive: bool,
+    auto_delete: bool,
+) -> Mapping[str, object] | None:
+    """A vhost's default queue type, as RabbitMQ applies it: to a durable queue that is
+    neither exclusive nor auto-delete and names no ``x-queue-type`` (the others stay
+    classic). A redeclare without a type then matches what was made."""
+    if default_type is None or not durable or exclusive or auto_delete:
+        return arguments
+    if arguments is not None and "x-queue-type" in arguments:
+        return arguments
+    return {**(arguments or {}), "x-queue-type": default_type}

@@ -643,5 +643,11 @@ def _check_args(
 ) -> None:
     for key in keys:
         new, old = received.get(key), current.get(key)
-        if new != old:
+        if new != old and not (key == "x-queue-type" and _both_classic(new, old)):
             raise _inequivalent(key, what, *_describe_pair(new, old))
+
+
+def _both_classic(received: object, current: object) -> bool:
+    """A queue made without x-queue-type is classic: naming that type is equivalent (and
+    the reverse), as in RabbitMQ; any other type must match exactly."""
+    return {received, current} <= {None, "classic", b"classic"}

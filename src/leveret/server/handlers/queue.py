@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from leveret.amqp import spec
@@ -12,6 +13,7 @@ from leveret.amqp.errors import (
     ChannelError,
     ConnectionError_,
 )
+from leveret.broker.queue_options import with_default_queue_type
 from leveret.server.access import grant
 
 if TYPE_CHECKING:
@@ -66,6 +68,16 @@ def declare(conn: AMQPConnection, session: Session, method: spec.QueueDeclare) -
                 f"({limit}) is reached",
             )
 
+    arguments: Mapping[str, object] | None = method.arguments
+    info = conn.node.access.vhosts.get(vhost.name)
+    if info is not None and not method.passive:
+        arguments = with_default_queue_type(
+            arguments,
+            info.default_queue_type,
+            durable=method.durable,
+            exclusive=method.exclusive,
+            auto_delete=method.auto_delete,
+        )
     queue = vhost.declare_queue(
         method.queue,
         conn,
@@ -74,7 +86,7 @@ def declare(conn: AMQPConnection, session: Session, method: spec.QueueDeclare) -
         durable=method.durable,
         exclusive=method.exclusive,
         auto_delete=method.auto_delete,
-        arguments=method.arguments,
+        arguments=arguments,
     )
     if queue.exclusive_owner is conn and queue not in conn.exclusive_queues:
         conn.exclusive_queues.append(queue)
