@@ -650,4 +650,4 @@ def _check_args(
 def _both_classic(received: object, current: object) -> bool:
     """A queue made without x-queue-type is classic: naming that type is equivalent (and
     the reverse), as in RabbitMQ; any other type must match exactly."""
-    return {received, current} <= {None, "classic", b"classic"}
+    return received in (None, "classic", b"classic") and current in (None, "classic", b"classic")
