@@ -15,6 +15,7 @@ from typing import IO
 
 from leveret.broker.access import AccessControl
 from leveret.broker.admin.definitions import import_definitions, read_definitions_file
+from leveret.broker.admin.vhosts import remove_runtime
 from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
@@ -182,11 +183,6 @@ class Node:
         self.definitions = SqliteDefinitionStore(data_dir / "definitions.sqlite3")
         self.message_store = MessageStore(OsFileSystem(), data_dir / "queues", self._runner)
 
-    @property
-    def users(self) -> AccessControl:
-        """The login API's old name (``node.users.check(...)``), kept for its callers."""
-        return self.access
-
     def _open_access(self, recovered: set[str]) -> None:
         """Load users, vhosts and permissions; on first boot create RabbitMQ's defaults.
         ``recovered`` names the vhosts stored definitions mention: a data directory from
@@ -226,19 +222,7 @@ class Node:
             self.add_vhost(name)
 
     def _vhost_deleted(self, name: str) -> None:
-        """As RabbitMQ: the vhost's connections are closed, then its queues (with their
-        messages, on disk too) and exchanges are deleted."""
-        vhost = self.vhosts.pop(name, None)
-        if vhost is None:
-            return
-        for conn in list(self.connections):
-            if conn.vhost is vhost:
-                conn.close_forced(f"vhost '{name}' is deleted", verbatim=True)
-        for queue in list(vhost.queues.values()):
-            vhost.remove_queue(queue)
-        for exchange in list(vhost.exchanges):
-            if exchange and not exchange.startswith("amq."):
-                vhost.delete_exchange(exchange)
+        remove_runtime(self, name, f"vhost '{name}' is deleted", verbatim=True)
 
     def _user_deleted(self, name: str) -> None:
         for conn in list(self.connections):

@@ -46,8 +46,9 @@ class AdminConnection(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    def close_forced(self, reason: str) -> None:
-        """Send connection.close 320 CONNECTION_FORCED with ``reason`` and drop the client."""
+    def close_forced(self, reason: str, *, verbatim: bool = False) -> None:
+        """Send connection.close 320 CONNECTION_FORCED with ``reason`` (the whole reply
+        text if ``verbatim``) and drop the client."""
         ...
 
 

@@ -30,16 +30,23 @@ def add_vhost(node: AdminNode, name: str | None = None, *, user: str = "guest") 
 def delete_vhost(node: AdminNode, name: str, reason: str = "vhost deleted") -> None:
     """Delete a vhost: its connections are closed with 320 CONNECTION_FORCED and ``reason``,
     and its queues and exchanges go with it."""
-    vhost = node.vhosts.pop(name, None)
-    if vhost is None:
+    if not remove_runtime(node, name, reason):
         raise NotFound(f"no vhost {name!r}")
     node.access.delete_vhost(name)  # its runtime is gone already: only the records go
+
+
+def remove_runtime(node: AdminNode, name: str, reason: str, *, verbatim: bool = False) -> bool:
+    """Take a deleted vhost out of the running broker: close its connections with 320 and
+    ``reason`` (see ``close_forced``), then delete its queues (with their messages, on disk
+    too) and exchanges, as RabbitMQ's delete_vhost does. False if it was not running."""
+    vhost = node.vhosts.pop(name, None)
+    if vhost is None:
+        return False
     for conn in open_connections(node, name):
-        conn.close_forced(reason)
-    # As RabbitMQ's delete_vhost: its queues and exchanges go too, from the data directory
-    # as well when the broker has one.
+        conn.close_forced(reason, verbatim=verbatim)
     for queue in list(vhost.queues.values()):
         vhost.remove_queue(queue)
     for exchange in list(vhost.exchanges):
         if exchange and not exchange.startswith("amq."):
             vhost.delete_exchange(exchange)
+    return True
