@@ -369,7 +369,7 @@ class Broker(AccessAdmin):
         ``baseline`` (RSS at start-up), ``accounted`` (baseline + held), ``rss`` and
         ``watermark``; ``alarm`` says whether a memory alarm is in force, raised by the
         broker's check or by :meth:`set_memory_alarm`."""
-        return self._call(lambda: _memory_usage(self.node))
+        return self._call(self.node.memory_usage)
 
     # -- queues ---------------------------------------------------------------------------
 
@@ -475,7 +475,7 @@ class AsyncBrokerControl:
         await self._call(lambda: alarm_admin.set_alarm(self._node(), "memory", active))
 
     async def memory_usage(self) -> MemoryUsage:
-        return await self._call(lambda: _memory_usage(self._node()))
+        return await self._call(lambda: self._node().memory_usage())
 
     async def queues(self, vhost: str | None = "/") -> list[QueueInfo]:
         return await self._call(lambda: queue_admin.list_queues(self._node(), vhost))
@@ -514,12 +514,6 @@ class AsyncBrokerControl:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _memory_usage(node: Node) -> MemoryUsage:
-    # The monitor reports only the alarm its own measurements raised; a test that raised
-    # one with set_memory_alarm expects to see it here too.
-    return replace(node.memory_usage(), alarm="memory" in node.alarms)
 
 
 async def _catch_up() -> None:

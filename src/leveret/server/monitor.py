@@ -192,8 +192,10 @@ class ResourceMonitor:
         self.memory_alarm = False
 
     def memory_usage(
-        self, queues: Iterable[Queue], connections: Iterable[AMQPConnection]
+        self, queues: Iterable[Queue], connections: Iterable[AMQPConnection], alarm: bool
     ) -> MemoryUsage:
+        """The figures now; ``alarm`` says whether a memory alarm is in force, whoever
+        raised it (this monitor, or an operator or test by hand)."""
         queued = sum(queue_memory(queue) for queue in queues)
         unacked = held_in_connections = 0
         for conn in connections:
@@ -207,7 +209,7 @@ class ResourceMonitor:
             unacked=unacked,
             connections=held_in_connections,
             rss=resident_memory(),
-            alarm=self.memory_alarm,
+            alarm=alarm,
         )
 
     def memory_alarm_due(self, usage: MemoryUsage) -> bool:

@@ -362,7 +362,7 @@ class Node:
                 self.config.memory_high_watermark, self.config.disk_free_limit, None
             )
         queues = (queue for vhost in self.vhosts.values() for queue in vhost.queues.values())
-        return self._monitor.memory_usage(queues, list(self.connections))
+        return self._monitor.memory_usage(queues, list(self.connections), "memory" in self.alarms)
 
     async def _watch(self) -> None:
         """Raise and clear resource alarms; cancel consumers past the consumer timeout."""
