@@ -64,6 +64,13 @@ def _check_regex(pattern: str, what: str) -> None:
         raise InvalidArgument(f"regular expression '{pattern}' is invalid: {error}") from None
 
 
+def _check_user(name: str, hashing_algorithm: str) -> None:
+    if not name:
+        raise InvalidArgument("Bad argument: user cannot be an empty string")
+    if hashing_algorithm not in passwords.ALGORITHMS:
+        raise InvalidArgument(f"unknown hashing algorithm {hashing_algorithm}")
+
+
 def _limits(given: Mapping[str, object], known: Sequence[str]) -> dict[str, int]:
     limits: dict[str, int] = {}
     for name, value in given.items():
@@ -188,28 +195,19 @@ class AccessControl:
     ) -> User:
         """A new user. ``password_hash`` (with its algorithm) imports a stored hash instead;
         with neither, the user has no password and may only log in by certificate."""
-        if not name:
-            raise InvalidArgument("Bad argument: user cannot be an empty string")
+        _check_user(name, hashing_algorithm)
         if name in self.users:
             raise AlreadyExists(f'User "{name}" already exists')
-        if hashing_algorithm not in passwords.ALGORITHMS:
-            raise InvalidArgument(f"unknown hashing algorithm {hashing_algorithm}")
         if password is not None:
             password_hash = passwords.hash_password(password, hashing_algorithm)
-        user = User(name, password_hash, hashing_algorithm, list(tags))
-        self._write([("user", name, user.to_record())])
-        self.users[name] = user
-        return user
+        return self.put_user(name, password_hash, hashing_algorithm, tags)
 
     def put_user(
         self, name: str, password_hash: str | None, hashing_algorithm: str, tags: Iterable[str]
     ) -> User:
         """Create the user or replace its password hash and tags, keeping its permissions and
         limits (a definitions import: importing the same file twice changes nothing)."""
-        if not name:
-            raise InvalidArgument("Bad argument: user cannot be an empty string")
-        if hashing_algorithm not in passwords.ALGORITHMS:
-            raise InvalidArgument(f"unknown hashing algorithm {hashing_algorithm}")
+        _check_user(name, hashing_algorithm)
         user = User(name, password_hash, hashing_algorithm, list(tags))
         self._save_user(user)
         self.users[name] = user
@@ -381,39 +379,39 @@ class AccessControl:
         """Merge ``limits`` ("max-connections", "max-queues"; negative = no limit)."""
         self._vhost(vhost)
         merged = {**self.vhost_limits.get(vhost, {}), **_limits(limits, VHOST_LIMITS)}
-        self._write([("vhost_limits", vhost, merged)])
-        self.vhost_limits[vhost] = merged
+        self._store_limits("vhost_limits", self.vhost_limits, vhost, merged)
 
     def clear_vhost_limits(self, vhost: str, name: str | None = None) -> None:
         self._vhost(vhost)
-        remaining = {
-            k: v for k, v in self.vhost_limits.get(vhost, {}).items() if name not in (None, k)
-        }
-        if remaining:
-            self._write([("vhost_limits", vhost, remaining)])
-            self.vhost_limits[vhost] = remaining
-        else:
-            self._write((), [("vhost_limits", vhost)])
-            self.vhost_limits.pop(vhost, None)
+        self._store_limits(
+            "vhost_limits",
+            self.vhost_limits,
+            vhost,
+            _without(self.vhost_limits.get(vhost, {}), name),
+        )
 
     def set_user_limits(self, user: str, limits: Mapping[str, object]) -> None:
         """Merge ``limits`` ("max-connections", "max-channels"; negative = no limit)."""
         self._user(user)
         merged = {**self.user_limits.get(user, {}), **_limits(limits, USER_LIMITS)}
-        self._write([("user_limits", user, merged)])
-        self.user_limits[user] = merged
+        self._store_limits("user_limits", self.user_limits, user, merged)
 
     def clear_user_limits(self, user: str, name: str | None = None) -> None:
         self._user(user)
-        remaining = {
-            k: v for k, v in self.user_limits.get(user, {}).items() if name not in (None, k)
-        }
-        if remaining:
-            self._write([("user_limits", user, remaining)])
-            self.user_limits[user] = remaining
+        self._store_limits(
+            "user_limits", self.user_limits, user, _without(self.user_limits.get(user, {}), name)
+        )
+
+    def _store_limits(
+        self, kind: str, table: dict[str, dict[str, int]], key: str, limits: dict[str, int]
+    ) -> None:
+        """Store the limits of one vhost or user; none left removes the record."""
+        if limits:
+            self._write([(kind, key, limits)])
+            table[key] = limits
         else:
-            self._write((), [("user_limits", user)])
-            self.user_limits.pop(user, None)
+            self._write((), [(kind, key)])
+            table.pop(key, None)
 
     def vhost_limit(self, vhost: str, name: str) -> int:
         """The limit in force, or -1 for none."""
@@ -453,6 +451,11 @@ class AccessControl:
         for key in list(self._grants):
             if (user is None or key[0] == user) and (vhost is None or key[1] == vhost):
                 self._grants.pop(key).stale = True
+
+
+def _without(limits: Mapping[str, int], name: str | None) -> dict[str, int]:
+    """``limits`` less the one called ``name`` (all of them when None)."""
+    return {k: v for k, v in limits.items() if name not in (None, k)}
 
 
 def _by_user(permission: Permission) -> str:

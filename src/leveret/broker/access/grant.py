@@ -75,24 +75,21 @@ class Grant:
     def check(self, permission: str, kind: str, name: str) -> None:
         """``permission`` ("configure", "write" or "read") on resource ``kind`` ("queue",
         "exchange") ``name``, or 403 ACCESS_REFUSED in RabbitMQ's words."""
-        name = name or DEFAULT_EXCHANGE
         pattern = {"configure": self.configure, "write": self.write, "read": self.read}[permission]
-        if pattern.search(name) is None:
-            raise self._refuse(kind, name)
+        self._match(pattern, kind, name)
 
     def check_configure(self, kind: str, name: str) -> None:
-        name = name or DEFAULT_EXCHANGE
-        if self.configure.search(name) is None:
-            raise self._refuse(kind, name)
+        self._match(self.configure, kind, name)
 
     def check_write(self, kind: str, name: str) -> None:
-        name = name or DEFAULT_EXCHANGE
-        if self.write.search(name) is None:
-            raise self._refuse(kind, name)
+        self._match(self.write, kind, name)
 
     def check_read(self, kind: str, name: str) -> None:
+        self._match(self.read, kind, name)
+
+    def _match(self, pattern: re.Pattern[str], kind: str, name: str) -> None:
         name = name or DEFAULT_EXCHANGE
-        if self.read.search(name) is None:
+        if pattern.search(name) is None:
             raise self._refuse(kind, name)
 
     def check_publish(self, exchange: str) -> None:
