@@ -19,7 +19,7 @@ from leveret.server import event_loop
 from leveret.server.config import Config, default_data_dir
 from leveret.server.config_file import LOG_LEVELS, ConfigFileError
 from leveret.server.node import DataDirLocked, DataDirUnusable, Node, prepare_data_dir
-from leveret.server.settings import SettingsError, format_settings, resolve
+from leveret.server.settings import Resolved, SettingsError, format_settings, resolve
 from leveret.server.tls import TLSConfigError
 
 log = logging.getLogger("leveret.cli")
@@ -148,7 +148,7 @@ def serve(config_file: str | None, print_config: bool, **options: object) -> Non
         log.info("configured from %s", resolved.config_file)
     source = resolved.sources.get("data_dir", "--data-dir")
     hint = "'--data-dir'" if source == "command line" else source
-    config.data_dir = _data_dir(resolved.data_dir, hint)
+    config.data_dir = _data_dir(resolved, hint)
     try:
         event_loop.run(_serve(config))
     except (DataDirLocked, DataDirUnusable, TLSConfigError, DefinitionsFileError) as error:
@@ -159,15 +159,15 @@ def serve(config_file: str | None, print_config: bool, **options: object) -> Non
         ) from None
 
 
-def _data_dir(value: str | None, hint: str = "'--data-dir'") -> Path:
+def _data_dir(resolved: Resolved, hint: str = "'--data-dir'") -> Path:
     """The data directory, created and checked before anything listens: a bad one is a
     one-line error naming the path and the reason, not a traceback or a listen error."""
-    if value is not None and not value.strip():
+    if resolved.data_dir is not None and not resolved.data_dir.strip():
         raise click.BadParameter(
             "must not be empty (the broker's files would go into the current directory)",
             param_hint=hint,
         )
-    path = Path(value).expanduser() if value is not None else default_data_dir()
+    path = resolved.data_dir_path()
     try:
         prepare_data_dir(path)
     except DataDirUnusable as error:

@@ -121,15 +121,14 @@ def data_dir(parsed: Parsed) -> Path:
     """The data directory ``leveret serve`` would use with the same options and environment
     (command line > environment > config file > default)."""
     # Imported here: `leveret ctl help` and usage errors need no settings machinery.
-    from leveret.server.config import CONTROL_SOCKET, default_data_dir
+    from leveret.server.config import CONTROL_SOCKET
     from leveret.server.settings import resolve
 
     given = parsed.options.get("data_dir")
     resolved = resolve({"data_dir": given}, os.environ, parsed.options.get("config"))
     if resolved.data_dir is not None and not resolved.data_dir.strip():
         raise UsageError("--data-dir must not be empty")
-    path = Path(resolved.data_dir).expanduser() if resolved.data_dir else default_data_dir()
-    return path / CONTROL_SOCKET
+    return resolved.data_dir_path() / CONTROL_SOCKET
 
 
 def cell(value: object) -> str:

@@ -76,6 +76,12 @@ class Resolved:
     # The data directory as given (a string: cli.py checks and creates it), None if not given.
     data_dir: str | None = None
 
+    def data_dir_path(self) -> Path:
+        """The data directory a broker with these settings uses: as given, else the
+        default. An empty one is the caller's to refuse first (it means the current
+        directory, which nobody asks for on purpose)."""
+        return Path(self.data_dir).expanduser() if self.data_dir is not None else default_data_dir()
+
 
 def config_file_path(given: str | None, environ: Mapping[str, str]) -> tuple[Path | None, str]:
     """The config file to read and who named it: --config, else LEVERET_CONFIG_FILE, else
