@@ -5,6 +5,9 @@
 #   scripts/rabbitmq.sh stop DIR         stop the node started with that DIR
 #   scripts/rabbitmq.sh ctl DIR ARGS...  run rabbitmqctl ARGS... against that node
 #
+# With RABBITMQ_MANAGEMENT_PORT (and optionally RABBITMQ_PROMETHEUS_PORT) set, start also
+# enables rabbitmq_management (and rabbitmq_prometheus) on those ports of 127.0.0.1.
+#
 # The node gets its own name, its own Erlang distribution port and no plugins; its
 # mnesia, log and config files live under DIR, owned by the rabbitmq user (Debian's
 # server refuses to boot otherwise). Run as root or as the rabbitmq user.
@@ -92,12 +95,27 @@ cmd_start() {
     node="leveret-rmq-${port}-$$@localhost"
 
     mkdir -p "$dir/mnesia" "$dir/log"
-    echo '[].' >"$dir/enabled_plugins"
     cat >"$dir/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:${port}
 log.file.level = info
 log.console = false
 EOF
+    local plugins=() http_ports=()
+    if [ -n "${RABBITMQ_MANAGEMENT_PORT:-}" ]; then
+        plugins+=(rabbitmq_management)
+        http_ports+=("$RABBITMQ_MANAGEMENT_PORT")
+        printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s\n' \
+            "$RABBITMQ_MANAGEMENT_PORT" >>"$dir/rabbitmq.conf"
+    fi
+    if [ -n "${RABBITMQ_PROMETHEUS_PORT:-}" ]; then
+        plugins+=(rabbitmq_prometheus)
+        http_ports+=("$RABBITMQ_PROMETHEUS_PORT")
+        printf 'prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = %s\n' \
+            "$RABBITMQ_PROMETHEUS_PORT" >>"$dir/rabbitmq.conf"
+    fi
+    local IFS=,
+    echo "[${plugins[*]}]." >"$dir/enabled_plugins"
+    unset IFS
     echo "$node" >"$dir/nodename"
     echo "$port" >"$dir/port"
     chown -R "$RABBITMQ_USER:" "$dir" 2>/dev/null || true
@@ -143,6 +161,17 @@ EOF
         fi
         sleep 0.5
         waited=$((waited + 1))
+    done
+    local http_port
+    for http_port in "${http_ports[@]}"; do
+        while ! port_open "$http_port"; do
+            if [ "$waited" -ge $((START_TIMEOUT * 2)) ]; then
+                log_tail "$dir"
+                die "RabbitMQ node $node did not serve HTTP on 127.0.0.1:$http_port in time"
+            fi
+            sleep 0.5
+            waited=$((waited + 1))
+        done
     done
     echo "RabbitMQ node $node listening on 127.0.0.1:$port (pid $pid, dir $dir)"
 }

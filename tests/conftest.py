@@ -31,6 +31,9 @@ pytest_plugins = ["pytester"]
 
 BROKER_URL_ENV = "LEVERET_TEST_BROKER_URL"
 BROKER_VERSION_ENV = "LEVERET_TEST_BROKER_VERSION"
+# With an external broker: its management API and Prometheus endpoint (http://HOST:PORT).
+MANAGEMENT_URL_ENV = "LEVERET_TEST_MANAGEMENT_URL"
+PROMETHEUS_URL_ENV = "LEVERET_TEST_PROMETHEUS_URL"
 LEVERET_START_TIMEOUT = 15.0
 LEVERET_STOP_TIMEOUT = 5.0
 
@@ -101,31 +104,76 @@ def broker_version() -> str:
 
 
 @pytest.fixture(scope="session")
-def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """AMQP URL of the broker under test (``amqp://guest:guest@127.0.0.1:PORT/%2F``)."""
-    external = external_broker_url()
-    if external is not None:
-        yield external
+def session_leveret(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LeveretProcess | None]:
+    """The suite's own Leveret process, or None when the tests run against an external
+    broker (``LEVERET_TEST_BROKER_URL``)."""
+    if external_broker_url() is not None:
+        yield None
         return
-
     log_dir = tmp_path_factory.mktemp("leveret-log")
     with spawn_leveret(
         tmp_path_factory.mktemp("leveret-data"), log_dir, "--log-level", "warning"
     ) as started:
-        yield started.url
+        yield started
+
+
+@pytest.fixture(scope="session")
+def broker_url(session_leveret: LeveretProcess | None) -> str:
+    """AMQP URL of the broker under test (``amqp://guest:guest@127.0.0.1:PORT/%2F``)."""
+    if session_leveret is None:
+        external = external_broker_url()
+        assert external is not None
+        return external
+    return session_leveret.url
+
+
+@pytest.fixture(scope="session")
+def management_url(session_leveret: LeveretProcess | None) -> str:
+    """``http://127.0.0.1:PORT`` of the broker under test's management API (RabbitMQ's:
+    ``LEVERET_TEST_MANAGEMENT_URL``; tests that need it are skipped without it)."""
+    if session_leveret is None:
+        url = os.environ.get(MANAGEMENT_URL_ENV)
+        if not url:
+            pytest.skip(f"{MANAGEMENT_URL_ENV} is not set for the external broker")
+        return url.rstrip("/")
+    return f"http://{session_leveret.host}:{session_leveret.management_port}"
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(session_leveret: LeveretProcess | None) -> str:
+    """``http://127.0.0.1:PORT`` of the broker under test's Prometheus endpoint."""
+    if session_leveret is None:
+        url = os.environ.get(PROMETHEUS_URL_ENV)
+        if not url:
+            pytest.skip(f"{PROMETHEUS_URL_ENV} is not set for the external broker")
+        return url.rstrip("/")
+    return f"http://{session_leveret.host}:{session_leveret.prometheus_port}"
 
 
 class LeveretProcess:
     """A broker started by a test: its URL, its process and where its stderr goes."""
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], host: str, port: int, data_dir: Path, stderr: Path
+        self,
+        proc: subprocess.Popen[bytes],
+        host: str,
+        port: int,
+        data_dir: Path,
+        stderr: Path,
+        management_port: int | None = None,
+        prometheus_port: int | None = None,
     ):
         self.proc = proc
         self.data_dir = data_dir
         self.host = host
         self.port = port
         self.stderr_path = stderr
+        self.management_port = management_port
+        self.prometheus_port = prometheus_port
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self.host}:{self.management_port}"
 
     @property
     def url(self) -> str:
@@ -137,9 +185,18 @@ class LeveretProcess:
 
 @contextlib.contextmanager
 def spawn_leveret(data_dir: Path, log_dir: Path, *args: str) -> Iterator[LeveretProcess]:
-    """Run ``python -m leveret serve`` on a free port until the block ends."""
+    """Run ``python -m leveret serve`` on a free port until the block ends. The management
+    API and Prometheus get free ports too, unless ``args`` choose them."""
     host = "127.0.0.1"
     port = free_port(host)
+    http_ports: dict[str, int | None] = {}
+    for option in ("--management-port", "--prometheus-port"):
+        if option in args:
+            chosen = int(args[args.index(option) + 1])
+            http_ports[option] = chosen or None
+        else:
+            http_ports[option] = free_port(host)
+            args = (*args, option, str(http_ports[option]))
     stderr_path = log_dir / "stderr.log"
     stdout_path = log_dir / "stdout.log"
     cmd = [
@@ -159,7 +216,9 @@ def spawn_leveret(data_dir: Path, log_dir: Path, *args: str) -> Iterator[Leveret
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
     try:
         deadline = time.monotonic() + LEVERET_START_TIMEOUT
-        while not port_accepts(host, port):
+        management = http_ports["--management-port"]
+        waiting_for = [port] if management is None else [port, management]
+        while not all(port_accepts(host, p) for p in waiting_for):
             if proc.poll() is not None:
                 pytest.fail(
                     f"Leveret exited with code {proc.returncode} before listening:\n"
@@ -173,7 +232,15 @@ def spawn_leveret(data_dir: Path, log_dir: Path, *args: str) -> Iterator[Leveret
                     pytrace=False,
                 )
             time.sleep(0.05)
-        yield LeveretProcess(proc, host, port, data_dir, stderr_path)
+        yield LeveretProcess(
+            proc,
+            host,
+            port,
+            data_dir,
+            stderr_path,
+            http_ports["--management-port"],
+            http_ports["--prometheus-port"],
+        )
     finally:
         _stop_process(proc)
 

@@ -78,6 +78,18 @@ def ctl(argv: tuple[str, ...]) -> None:
     help="AMQP port (0 picks a free one) [default: 5672].",
 )
 @click.option(
+    "--management-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Management HTTP API port; 0 turns it off [default: 15672].",
+)
+@click.option(
+    "--prometheus-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Prometheus /metrics port; 0 turns it off [default: 15692].",
+)
+@click.option(
     "--data-dir",
     # Kept a string: as a Path, an empty value would become "." and go unnoticed.
     type=click.Path(file_okay=False),

@@ -110,6 +110,7 @@ class Broker(AccessAdmin):
         quiet: bool = True,
         compat: str | CompatProfile = "rabbitmq-4",
         max_message_size: int | None = None,
+        management_port: int | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
@@ -123,6 +124,9 @@ class Broker(AccessAdmin):
             data_dir=self._data_dir,
             compat=get_profile(compat) if isinstance(compat, str) else compat,
             max_message_size=PROFILE_DEFAULT if max_message_size is None else max_message_size,
+            # Off unless asked for (0 picks a free port): many test brokers run at once.
+            management_port=management_port,
+            prometheus_port=None,
         )
         self._quiet = quiet
         self._node: Node | None = None
@@ -171,6 +175,14 @@ class Broker(AccessAdmin):
     def url_for(self, vhost: str = "/", *, user: str = "guest", password: str = "guest") -> str:
         """The URL of ``vhost`` on this broker, the vhost name URL-quoted."""
         return vhost_url(self._host, self.port, vhost, user, password)
+
+    @property
+    def management_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the management API (``Broker(management_port=0)``)."""
+        port = self.node.management_port
+        if port is None:
+            raise RuntimeError("the management API is off: Broker(management_port=0) serves it")
+        return f"http://{self._host}:{port}"
 
     @property
     def aio(self) -> AsyncBrokerControl:

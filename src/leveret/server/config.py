@@ -77,11 +77,15 @@ class Config:
     loopback_users: tuple[str, ...] = ("guest",)
     # load_definitions: a RabbitMQ definitions JSON file imported at boot.
     load_definitions: Path | None = None
-    # For the management API and Prometheus endpoint (management.tcp.*, prometheus.tcp.*).
+    # The management API and the Prometheus endpoint (management.tcp.*, prometheus.tcp.*).
+    # None: not served. 0 picks a free port (embedded brokers, tests); in the config file and
+    # on the command line 0 means off, as the issue of RabbitMQ's users expects.
     management_host: str = "127.0.0.1"
-    management_port: int = 15672
+    management_port: int | None = 15672
     prometheus_host: str = "127.0.0.1"
-    prometheus_port: int = 15692
+    prometheus_port: int | None = 15692
+    # RabbitMQ's collect_statistics_interval (ms): how often rates and samples are computed.
+    collect_statistics_interval: int = 5000
 
     def __post_init__(self) -> None:
         if self.max_message_size == PROFILE_DEFAULT:

@@ -193,6 +193,7 @@ SIMPLE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "management.tcp.port": ("management_port", parse_port),
     "prometheus.tcp.ip": ("prometheus_host", parse_host),
     "prometheus.tcp.port": ("prometheus_port", parse_port),
+    "collect_statistics_interval": ("collect_statistics_interval", parse_int(100, 3_600_000)),
     "ssl_options.certfile": ("ssl.certfile", parse_path),
     "ssl_options.keyfile": ("ssl.keyfile", parse_path),
     "ssl_options.cacertfile": ("ssl.cacertfile", parse_path),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -20,9 +22,11 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
+from leveret.http.node import Listener
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.control import ControlServer, socket_path
+from leveret.server.management import HttpListeners
 from leveret.server.monitor import MemoryUsage, ResourceMonitor
 from leveret.server.session import Session
 from leveret.server.tls import TLSListener, build_context
@@ -160,6 +164,35 @@ class Node:
         self._monitor: ResourceMonitor | None = None
         # The control socket for `leveret ctl` (only with a data dir: it lives there).
         self._control: ControlServer | None = None
+        self._http: HttpListeners | None = None
+        self.started_at = time.time()
+        self.node_name = f"leveret@{socket.gethostname().split('.')[0]}"
+
+    @property
+    def cluster_name(self) -> str:
+        return self.config.cluster_name
+
+    @property
+    def management_port(self) -> int | None:
+        """The management API's bound port, once started (None: not served)."""
+        if self._http is None or self._http.management is None:
+            return None
+        return self._http.management.port
+
+    def listeners(self) -> list[Listener]:
+        found = [Listener("amqp", self.config.host, self.port)]
+        if self.ssl_port is not None:
+            found.append(Listener("amqp/ssl", self.config.ssl_host, self.ssl_port))
+        if self._http is not None:
+            found.extend(self._http.listeners())
+        return found
+
+    def settings(self) -> dict[str, object]:
+        return {
+            item.name: getattr(self.config, item.name)
+            for item in dataclasses.fields(self.config)
+            if item.name not in ("ssl", "default_pass")
+        }
 
     def add_vhost(self, name: str) -> VirtualHost:
         loop = asyncio.get_running_loop()
@@ -330,7 +363,12 @@ class Node:
             if config.data_dir is not None:
                 self._control = ControlServer(self, socket_path(config.data_dir))
                 await self._control.start()
+            self._http = HttpListeners(self, config.management_host, config.management_port)
+            await self._http.start()
         except BaseException:
+            if self._http is not None:
+                await self._http.close()
+                self._http = None
             if self._control is not None:
                 await self._control.close()
                 self._control = None
@@ -401,6 +439,9 @@ class Node:
         if self._control is not None:
             await self._control.close()
             self._control = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._server is not None:
             self._server.close()
         if self._tls is not None:

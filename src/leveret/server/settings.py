@@ -51,6 +51,8 @@ ENV_VARS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("LEVERET_COMPAT", "compat", one_of(*sorted(PROFILES))),
     ("LEVERET_MAX_MESSAGE_SIZE", "max_message_size", parse_int(1, MAX_MESSAGE_SIZE_LIMIT)),
     ("LEVERET_HEARTBEAT", "heartbeat", parse_int(0, 65535)),
+    ("LEVERET_MANAGEMENT_PORT", "management_port", parse_port),
+    ("LEVERET_PROMETHEUS_PORT", "prometheus_port", parse_port),
     ("LEVERET_FRAME_MAX", "frame_max", parse_int(4096, 2**31 - 1)),
     ("LEVERET_CHANNEL_MAX", "channel_max", parse_int(1, 65535)),
     ("LEVERET_DEFAULT_USER", "default_user", parse_text),
@@ -146,6 +148,9 @@ def build_config(values: Mapping[str, object], data_dir: Path | None) -> Config:
         plain["compat"] = get_profile(str(plain["compat"]))
     if plain.get("max_message_size") is None:
         plain["max_message_size"] = PROFILE_DEFAULT
+    for port in ("management_port", "prometheus_port"):
+        if plain.get(port) == 0:  # 0 turns the listener off (Config's None)
+            plain[port] = None
     return Config(data_dir=data_dir, ssl=TLSConfig(**tls), **plain)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,1 @@
+"""One module per resource of RabbitMQ's management API; each exposes ``routes``."""
