@@ -16,6 +16,7 @@ from leveret.amqp.errors import NOT_ALLOWED, PRECONDITION_FAILED, ChannelError, 
 from leveret.broker.consumer import Consumer
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue import Queue
+from leveret.broker.stats import MessageStats
 
 
 class DeliverySink(Protocol):
@@ -75,6 +76,7 @@ class Channel:
         "number",
         "prefetch_count",
         "sink",
+        "stats",
         "unacked",
     )
 
@@ -86,6 +88,7 @@ class Channel:
         defer_dispatch: Callable[[Queue], None] | None = None,
     ):
         self.number = number
+        self.stats = MessageStats()
         # Where an ack's freed credit asks for a dispatch: the server collects them and
         # dispatches once per read (many acks, one pass); without it, at once.
         self.defer_dispatch = defer_dispatch

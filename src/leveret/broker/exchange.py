@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leveret.broker.exchange_types import ExchangeType
+from leveret.broker.stats import MessageStats
 
 
 class Exchange:
@@ -14,6 +15,7 @@ class Exchange:
         "internal",
         "name",
         "router",
+        "stats",
         "type_name",
     )
 
@@ -30,6 +32,8 @@ class Exchange:
         self.name = name
         self.router = router
         self.type_name = router.name
+        # publish_in (from publishers) and publish_out (routed on to queues), for the API.
+        self.stats = MessageStats()
         self.durable = durable
         self.auto_delete = auto_delete
         self.internal = internal

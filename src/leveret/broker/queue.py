@@ -22,6 +22,7 @@ from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue_options import QueueOptions
 from leveret.broker.quorum_ready import new_ready
 from leveret.broker.ready import PagedRun, PriorityReady, purge_levels
+from leveret.broker.stats import GaugeRates, MessageStats
 
 if TYPE_CHECKING:
     from leveret.broker.consumer import Consumer
@@ -63,6 +64,7 @@ class Queue:
         "clock",
         "consumers",
         "deleted",
+        "depth_rates",
         "durable",
         "exclusive_owner",
         "had_consumer",
@@ -85,6 +87,7 @@ class Queue:
         "ready",
         "ready_bytes",
         "recovered_delivered",
+        "stats",
         "vhost_name",
     )
 
@@ -104,6 +107,9 @@ class Queue:
         clock: Clock | None = None,
     ):
         self.name = name
+        self.stats = MessageStats()
+        # Rates of messages/messages_ready/messages_unacknowledged between samples.
+        self.depth_rates = GaugeRates()
         self.vhost_name = vhost_name
         self.durable = durable
         self.exclusive_owner = exclusive_owner

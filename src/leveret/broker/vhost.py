@@ -28,6 +28,7 @@ from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
 from leveret.broker.queue_options import parse_queue_options, table_type_name
+from leveret.broker.stats import MessageStats
 from leveret.broker.stream import StreamQueue
 from leveret.store.base import (
     BindingDefinition,
@@ -97,6 +98,8 @@ class VirtualHost:
         compat: CompatProfile = DEFAULT_PROFILE,
     ):
         self.name = name
+        # The vhost's totals (RabbitMQ's vhost message_stats); the node sums vhosts.
+        self.stats = MessageStats()
         self.compat = compat
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
