@@ -89,3 +89,21 @@ def outstanding(
     if not ready and not unacked:
         return None
     return ready, unacked
+
+
+def purge_queue(node: AdminNode, vhost: str, name: str) -> int:
+    """Drop the queue's ready messages (unacked ones stay with their consumers); the count
+    dropped. Administration may purge another connection's exclusive queue."""
+    queue = get_queue(node, vhost, name)
+    return get_vhost(node, vhost).purge_queue(name, queue.exclusive_owner)
+
+
+def delete_queue(
+    node: AdminNode, vhost: str, name: str, *, if_unused: bool = False, if_empty: bool = False
+) -> int:
+    """Delete the queue (NotFound if it is not there); the message count it held.
+    ChannelError PRECONDITION_FAILED when ``if_unused``/``if_empty`` forbid it."""
+    queue = get_queue(node, vhost, name)
+    return get_vhost(node, vhost).delete_queue(
+        name, queue.exclusive_owner, if_unused=if_unused, if_empty=if_empty
+    )
