@@ -2,6 +2,8 @@
 # Start/stop a throwaway Leveret for the referee benchmark (../shared/bench/compare.sh).
 #   bench/leveret.sh start PORT [DATA_DIR]   starts in the background, prints its PID last
 #   bench/leveret.sh stop PORT               stops the one started for PORT (SIGTERM, by PID)
+# The management API and Prometheus are off unless LEVERET_BENCH_MANAGEMENT_PORT /
+# LEVERET_BENCH_PROMETHEUS_PORT name ports (two brokers of one run would collide on 15672).
 set -euo pipefail
 cmd=${1:?usage: leveret.sh start PORT [DATA_DIR] | stop PORT}
 port=${2:?port}
@@ -12,7 +14,9 @@ start)
     rm -rf "$data"
     mkdir -p "$state"
     python -m leveret serve --host 127.0.0.1 --port "$port" --data-dir "$data" \
-        --log-level warning >"$state/log" 2>&1 &
+        --log-level warning \
+        --management-port "${LEVERET_BENCH_MANAGEMENT_PORT:-0}" \
+        --prometheus-port "${LEVERET_BENCH_PROMETHEUS_PORT:-0}" >"$state/log" 2>&1 &
     pid=$!
     echo "$pid" >"$state/pid"
     for _ in $(seq 100); do
