@@ -34,6 +34,10 @@ BROKER_VERSION_ENV = "LEVERET_TEST_BROKER_VERSION"
 # With an external broker: its management API and Prometheus endpoint (http://HOST:PORT).
 MANAGEMENT_URL_ENV = "LEVERET_TEST_MANAGEMENT_URL"
 PROMETHEUS_URL_ENV = "LEVERET_TEST_PROMETHEUS_URL"
+# Brokers the tests start turn their HTTP listeners off unless a test asks for them, so
+# that none of them fights another (or a developer's RabbitMQ) for 15672 and 15692.
+os.environ.setdefault("LEVERET_MANAGEMENT_PORT", "0")
+os.environ.setdefault("LEVERET_PROMETHEUS_PORT", "0")
 LEVERET_START_TIMEOUT = 15.0
 LEVERET_STOP_TIMEOUT = 5.0
 

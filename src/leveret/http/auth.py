@@ -52,9 +52,11 @@ class Caller:
         return bool(self.tags & {"administrator", "monitoring", "policymaker", "management"})
 
 
+CALLER = web.RequestKey("leveret_caller", Caller)
+
+
 def caller(request: web.Request) -> Caller:
-    found = request.get("leveret_caller")
-    assert isinstance(found, Caller), "auth middleware did not run"
+    found: Caller = request[CALLER]  # set by auth_middleware for every /api/ path
     return found
 
 
@@ -127,5 +129,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     who = Caller(user, frozenset(user.tags))
     if not who.is_management:
         return json_error(401, "not_authorized", "Not management user", headers=CHALLENGE)
-    request["leveret_caller"] = who
+    request[CALLER] = who
     return await handler(request)
