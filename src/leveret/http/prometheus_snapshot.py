@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from leveret.broker.node_counters import NodeCounters
 from leveret.broker.stream import StreamQueue
@@ -85,11 +86,10 @@ DETAILED_GROUPS = frozenset(
 )
 
 
-# -- rows: plain copies of the live objects ---------------------------------------------
+# -- rows: plain copies of the live objects (tuples: 10,000 queues are 10,000 rows) -----
 
 
-@dataclass(frozen=True, slots=True)
-class QueueRow:
+class QueueRow(NamedTuple):
     vhost: str
     name: str
     ready: int  # in memory and paged out
@@ -106,8 +106,7 @@ class QueueRow:
         return self.ready + self.unacked
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelRow:
+class ChannelRow(NamedTuple):
     label: str  # the connection's client address and the channel number
     consumers: int
     unacked: int
@@ -115,14 +114,12 @@ class ChannelRow:
     channel_prefetch: int
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionRow:
+class ConnectionRow(NamedTuple):
     label: str
     channels: int
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeRow:
+class ExchangeRow(NamedTuple):
     vhost: str
     name: str
     type: str
