@@ -460,6 +460,37 @@ def test_embedded_broker_serves_prometheus() -> None:
 
 
 @pytest.mark.leveret_only
+def test_alarm_and_vhost_deletion_show(tmp_path: Path) -> None:
+    import leveret
+
+    with leveret.Broker(prometheus_port=0, data_dir=tmp_path / "data") as broker:
+        vhost = broker.add_vhost("prom-doomed")
+        connection = pika.BlockingConnection(pika.URLParameters(broker.url_for(vhost)))
+        channel = connection.channel()
+        for name in ("a", "b", "c"):
+            channel.queue_declare(name)
+        broker.set_memory_alarm(True)
+        found = scrape(broker.prometheus_url)
+        assert found.value("rabbitmq_alarms_memory_used_watermark") == 1
+        assert found.value("rabbitmq_queues") == 3
+        assert found.value("rabbitmq_disk_space_available_bytes") > 0
+        broker.set_memory_alarm(False)
+        broker.delete_vhost(vhost)  # its queues go with it, and its connection
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker):
+            connection.process_data_events(time_limit=5)
+        wait_for(
+            lambda: scrape(broker.prometheus_url).value("rabbitmq_connections_closed_total") == 1,
+            "the connection to close",
+        )
+        found = scrape(broker.prometheus_url)
+        assert found.value("rabbitmq_alarms_memory_used_watermark") == 0
+        assert found.value("rabbitmq_queues") == 0
+        assert found.value("rabbitmq_queues_deleted_total") == 3
+        assert found.value("rabbitmq_connections") == 0
+        assert found.value("rabbitmq_channels_closed_total") == 1
+
+
+@pytest.mark.leveret_only
 def test_cluster_id_is_kept_across_restarts(leveret_process: Any, tmp_path: Path) -> None:
     data_dir = tmp_path / "kept"
     ids = []
