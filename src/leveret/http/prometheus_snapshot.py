@@ -29,7 +29,7 @@ class Scope:
     """What one scrape asks for."""
 
     endpoint: str  # AGGREGATED, PER_OBJECT or DETAILED
-    families: frozenset[str] | None = None  # detailed: the groups asked for (None: all)
+    families: frozenset[str] = frozenset()  # detailed: the groups asked for
     vhosts: frozenset[str] | None = None  # detailed: queue metrics of these vhosts only
 
     @property
@@ -43,7 +43,7 @@ class Scope:
     def wants(self, group: str) -> bool:
         if self.endpoint != DETAILED:
             return group in DEFAULT_GROUPS
-        return self.families is not None and group in self.families
+        return group in self.families
 
     def wants_any(self, groups: Iterable[str]) -> bool:
         return any(self.wants(group) for group in groups)
@@ -172,41 +172,26 @@ def message_totals(node: ManagedNode) -> dict[str, int]:
     ``broker.admin.stats.global_message_totals``, which this is to call then. What the
     vhosts' counters cannot tell (messages received on confirm channels) is left out.
     """
-    sums = {
-        "publish": 0,
-        "confirm": 0,
-        "deliver": 0,
-        "deliver_no_ack": 0,
-        "get": 0,
-        "get_no_ack": 0,
-        "get_empty": 0,
-        "ack": 0,
-        "redeliver": 0,
-        "return_unroutable": 0,
-        "drop_unroutable": 0,
-    }
+    sums: dict[str, int] = {}
     for vhost in list(node.vhosts.values()):
-        stats = vhost.stats
-        for name in sums:
-            sums[name] += int(getattr(stats, name))
-    unroutable = sums["return_unroutable"] + sums["drop_unroutable"]
+        for name, value in vhost.stats.counts().items():
+            sums[name] = sums.get(name, 0) + value
+    count = sums.get
+    unroutable = count("return_unroutable", 0) + count("drop_unroutable", 0)
     return {
-        "received_total": sums["publish"],
-        "routed_total": max(sums["publish"] - unroutable, 0),
-        "unroutable_returned_total": sums["return_unroutable"],
-        "unroutable_dropped_total": sums["drop_unroutable"],
-        "confirmed_total": sums["confirm"],
-        "delivered_total": sums["deliver"]
-        + sums["deliver_no_ack"]
-        + sums["get"]
-        + sums["get_no_ack"],
-        "delivered_consume_manual_ack_total": sums["deliver"],
-        "delivered_consume_auto_ack_total": sums["deliver_no_ack"],
-        "delivered_get_manual_ack_total": sums["get"],
-        "delivered_get_auto_ack_total": sums["get_no_ack"],
-        "get_empty_total": sums["get_empty"],
-        "redelivered_total": sums["redeliver"],
-        "acknowledged_total": sums["ack"],
+        "received_total": count("publish", 0),
+        "routed_total": max(count("publish", 0) - unroutable, 0),
+        "unroutable_returned_total": count("return_unroutable", 0),
+        "unroutable_dropped_total": count("drop_unroutable", 0),
+        "confirmed_total": count("confirm", 0),
+        "delivered_total": count("deliver_get", 0),
+        "delivered_consume_manual_ack_total": count("deliver", 0),
+        "delivered_consume_auto_ack_total": count("deliver_no_ack", 0),
+        "delivered_get_manual_ack_total": count("get", 0),
+        "delivered_get_auto_ack_total": count("get_no_ack", 0),
+        "get_empty_total": count("get_empty", 0),
+        "redelivered_total": count("redeliver", 0),
+        "acknowledged_total": count("ack", 0),
     }
 
 
