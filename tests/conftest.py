@@ -220,8 +220,7 @@ def spawn_leveret(data_dir: Path, log_dir: Path, *args: str) -> Iterator[Leveret
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
     try:
         deadline = time.monotonic() + LEVERET_START_TIMEOUT
-        management = http_ports["--management-port"]
-        waiting_for = [port] if management is None else [port, management]
+        waiting_for = [port, *(p for p in http_ports.values() if p is not None)]
         while not all(port_accepts(host, p) for p in waiting_for):
             if proc.poll() is not None:
                 pytest.fail(

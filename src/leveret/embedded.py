@@ -99,6 +99,10 @@ class Broker(AccessAdmin):
     ``--max-message-size``: ``Broker(compat="rabbitmq-3")`` follows RabbitMQ 3.x where it
     differs from 4.x (docs/compatibility.md), and ``Broker(max_message_size=64 * 2**20)``
     accepts bodies up to 64 MiB. A bad value raises ValueError here, not at start.
+
+    ``management_port`` and ``prometheus_port`` serve the management API and Prometheus
+    metrics (None, the default: off; 0: a free port); see ``management_url`` and
+    ``prometheus_url``.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class Broker(AccessAdmin):
         compat: str | CompatProfile = "rabbitmq-4",
         max_message_size: int | None = None,
         management_port: int | None = None,
+        prometheus_port: int | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
@@ -126,7 +131,7 @@ class Broker(AccessAdmin):
             max_message_size=PROFILE_DEFAULT if max_message_size is None else max_message_size,
             # Off unless asked for (0 picks a free port): many test brokers run at once.
             management_port=management_port,
-            prometheus_port=None,
+            prometheus_port=prometheus_port,
         )
         self._quiet = quiet
         self._node: Node | None = None
@@ -182,6 +187,15 @@ class Broker(AccessAdmin):
         port = self.node.management_port
         if port is None:
             raise RuntimeError("the management API is off: Broker(management_port=0) serves it")
+        return f"http://{self._host}:{port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the Prometheus endpoint (``Broker(prometheus_port=0)``);
+        metrics are at ``/metrics``, ``/metrics/per-object`` and ``/metrics/detailed``."""
+        port = self.node.prometheus_port
+        if port is None:
+            raise RuntimeError("Prometheus is off: Broker(prometheus_port=0) serves it")
         return f"http://{self._host}:{port}"
 
     @property

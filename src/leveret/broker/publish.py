@@ -202,6 +202,7 @@ def publish_to(
             ACCESS_REFUSED,
             f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
         )
+    vhost.counters.message_received(len(body))
     message = Message(exchange.name, routing_key, properties_raw, body)
     if user_name is not None:
         check_publish_properties(message, user_name)

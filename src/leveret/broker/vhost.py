@@ -26,6 +26,7 @@ from leveret.broker.dead_letter import dead_letter, header_keys
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
+from leveret.broker.node_counters import NodeCounters
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
 from leveret.broker.queue_options import parse_queue_options, table_type_name
 from leveret.broker.stats import MessageStats
@@ -96,10 +97,13 @@ class VirtualHost:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         clock: Clock | None = None,
         compat: CompatProfile = DEFAULT_PROFILE,
+        counters: NodeCounters | None = None,
     ):
         self.name = name
         # The vhost's totals (RabbitMQ's vhost message_stats); the node sums vhosts.
         self.stats = MessageStats()
+        # The node's churn counters (queues declared, created, deleted), shared by its vhosts.
+        self.counters = counters if counters is not None else NodeCounters()
         self.compat = compat
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
@@ -315,12 +319,17 @@ class VirtualHost:
                     raise _inequivalent(flag, what, f"'{_bool(received)}'", f"'{_bool(current)}'")
             _check_args(EQUIVALENT_QUEUE_ARGS, args, existing.arguments, what)
             existing.touch()
+            self.counters.queues_declared += 1
             return existing
         persisted = durable and not exclusive
         if persisted:
             definition = QueueDefinition(self.name, name, auto_delete, args)
             self._persist(f"queue '{name}'", lambda: self.definitions.add_queue(definition))
-        return self._add_queue(name, durable, wanted_owner, auto_delete, args)
+        queue = self._add_queue(name, durable, wanted_owner, auto_delete, args)
+        counters = self.counters
+        counters.queues_declared += 1
+        counters.queues_created += 1
+        return queue
 
     def _add_queue(
         self,
@@ -413,6 +422,7 @@ class VirtualHost:
             return
         del self.queues[queue.name]
         queue.deleted = True
+        self.counters.queues_deleted += 1
         queue.stop_timers()
         if queue.durable and queue.exclusive_owner is None and not persisted:
             self._forget(

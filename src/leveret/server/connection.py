@@ -157,6 +157,7 @@ class AMQPConnection(asyncio.Protocol):
         if self._heartbeat_timer is not None:
             self._heartbeat_timer.cancel()
         self.node.connections.discard(self)
+        self.node.counters.connections_closed += 1
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -352,6 +353,7 @@ class AMQPConnection(asyncio.Protocol):
         if isinstance(method, spec.ChannelOpen):
             check_channel_limit(self)
             self.sessions[number] = Session(self, number)
+            self.node.counters.channels_opened += 1
             self.send_method(number, spec.ChannelOpenOk())
         elif isinstance(method, spec.ChannelCloseOk):
             self.proto.channel_closed(number)
@@ -488,6 +490,7 @@ class AMQPConnection(asyncio.Protocol):
         assert self.user is not None
         self.vhost = vhost
         self.state = State.OPEN
+        self.node.counters.connections_opened += 1
         self.send_method(0, spec.ConnectionOpenOk())
         conn_log.authenticated(self, self.user.name, name)
 
@@ -613,6 +616,7 @@ class AMQPConnection(asyncio.Protocol):
     def _close_session(self, session: Session) -> None:
         self.confirms_pending.discard(session)
         session.closed = True
+        self.node.counters.channels_closed += 1
         self.node.unregister_reply_consumer(session)
         session.channel.close()
 

@@ -12,6 +12,7 @@ RSS alone would then never clear, and publishers would stay blocked until a rest
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass
@@ -76,6 +77,26 @@ def resident_memory() -> int:
 def memory_limit(watermark: float) -> int:
     """RabbitMQ's vm_memory_high_watermark: below 1 a fraction of RAM, else bytes."""
     return int(total_memory() * watermark) if watermark < 1 else int(watermark)
+
+
+def open_fds() -> int | None:
+    """File descriptors this process has open (None where the OS does not list them)."""
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            # The listing's own descriptor is in it while it is read.
+            return max(len(os.listdir(listing)) - 1, 0)
+        except OSError:
+            continue
+    return None
+
+
+def max_fds() -> int | None:
+    """The process's soft limit on open file descriptors (None where unlimited or unknown)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return None
+    return soft if soft >= 0 else None
 
 
 def disk_free(path: Path) -> int:

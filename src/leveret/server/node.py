@@ -21,13 +21,22 @@ from leveret.broker.admin.vhosts import remove_runtime
 from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
+from leveret.broker.node_counters import NodeCounters
 from leveret.broker.vhost import VirtualHost
-from leveret.http.node import Listener
+from leveret.http.node import Listener, NodeResources
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.control import ControlServer, socket_path
 from leveret.server.management import HttpListeners
-from leveret.server.monitor import MemoryUsage, ResourceMonitor
+from leveret.server.monitor import (
+    MemoryUsage,
+    ResourceMonitor,
+    disk_free,
+    max_fds,
+    memory_limit,
+    open_fds,
+    resident_memory,
+)
 from leveret.server.session import Session
 from leveret.server.tls import TLSListener, build_context
 from leveret.store.base import DefinitionStore
@@ -63,6 +72,27 @@ class LoopRunner:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+# RabbitMQ's form of a cluster's permanent id, and the file Leveret keeps it in.
+CLUSTER_ID_PREFIX = "rabbitmq-cluster-id-"
+CLUSTER_ID_FILE = "cluster_id"
+
+
+def _kept_cluster_id(path: Path) -> str:
+    """The cluster id stored at ``path``; made and stored there on first boot."""
+    try:
+        kept = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        kept = ""
+    if kept.startswith(CLUSTER_ID_PREFIX):
+        return kept
+    made = random_name(CLUSTER_ID_PREFIX)
+    try:
+        path.write_text(made + "\n", encoding="ascii")
+    except OSError as error:  # only the id's permanence is lost
+        log.warning("cannot keep the cluster id in %s: %s", path, error.strerror or error)
+    return made
 
 
 class DataDirLocked(RuntimeError):
@@ -167,6 +197,10 @@ class Node:
         self._http: HttpListeners | None = None
         self.started_at = time.time()
         self.node_name = f"leveret@{socket.gethostname().split('.')[0]}"
+        # Connection, channel and queue churn and message sizes, for Prometheus.
+        self.counters = NodeCounters()
+        # Replaced by the one kept in the data directory, if any, at start.
+        self.cluster_id = random_name(CLUSTER_ID_PREFIX)
 
     @property
     def cluster_name(self) -> str:
@@ -178,6 +212,29 @@ class Node:
         if self._http is None or self._http.management is None:
             return None
         return self._http.management.port
+
+    @property
+    def prometheus_port(self) -> int | None:
+        """The Prometheus endpoint's bound port, once started (None: not served)."""
+        if self._http is None or self._http.prometheus is None:
+            return None
+        return self._http.prometheus.port
+
+    def resources(self) -> NodeResources:
+        config = self.config
+        limit = (
+            self._monitor.memory_limit
+            if self._monitor is not None
+            else memory_limit(config.memory_high_watermark)
+        )
+        return NodeResources(
+            resident_memory=resident_memory(),
+            memory_limit=limit,
+            disk_free=disk_free(config.data_dir) if config.data_dir is not None else None,
+            disk_free_limit=config.disk_free_limit,
+            open_fds=open_fds(),
+            max_fds=max_fds(),
+        )
 
     def listeners(self) -> list[Listener]:
         found = [Listener("amqp", self.config.host, self.port)]
@@ -204,6 +261,7 @@ class Node:
             memory_budget=self.config.queue_memory_budget,
             clock=SystemClock(loop.call_later),
             compat=self.config.compat,
+            counters=self.counters,
         )
         self.vhosts[name] = vhost
         return vhost
@@ -345,6 +403,8 @@ class Node:
         if self._lock is not None:
             self._lock.acquire()
         try:
+            if config.data_dir is not None:
+                self.cluster_id = _kept_cluster_id(config.data_dir / CLUSTER_ID_FILE)
             self._open_storage()
             self._recover()
             self._load_definitions()
@@ -363,7 +423,11 @@ class Node:
             if config.data_dir is not None:
                 self._control = ControlServer(self, socket_path(config.data_dir))
                 await self._control.start()
-            self._http = HttpListeners(self, config.management_host, config.management_port)
+            self._http = HttpListeners(
+                self,
+                (config.management_host, config.management_port),
+                (config.prometheus_host, config.prometheus_port),
+            )
             await self._http.start()
         except BaseException:
             if self._http is not None:
