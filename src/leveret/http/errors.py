@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from leveret.broker.access import AccessError
 from leveret.broker.admin.base import NotFound
 
 log = logging.getLogger("leveret.http")
@@ -29,17 +30,21 @@ _ERROR_WORDS = {
 }
 
 
+# A reason is text, or a list where RabbitMQ answers with a term (["no_such_user", "bob"]).
+Reason = str | list[str]
+
+
 class ApiError(Exception):
     """Raise from a handler to answer ``status`` with ``{"error", "reason"}``."""
 
-    def __init__(self, status: int, reason: str, error: str | None = None):
+    def __init__(self, status: int, reason: Reason, error: str | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.error = error if error is not None else _ERROR_WORDS.get(status, "bad_request")
 
 
-def bad_request(reason: str) -> ApiError:
+def bad_request(reason: Reason) -> ApiError:
     return ApiError(400, reason)
 
 
@@ -48,7 +53,7 @@ def not_found() -> ApiError:
 
 
 def json_error(
-    status: int, error: str, reason: str, headers: dict[str, str] | None = None
+    status: int, error: str, reason: Reason, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status, headers=headers)
 
@@ -61,6 +66,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(error.status, error.error, error.reason)
     except NotFound:
         return json_error(404, "Object Not Found", "Not Found")
+    except AccessError as error:  # refused by the access model: its text, on one line
+        return json_error(400, "bad_request", " ".join(str(error).split()))
     except web.HTTPException as error:
         if error.status < 400:
             raise

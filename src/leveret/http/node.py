@@ -18,6 +18,32 @@ class Listener:
     port: int
 
 
+@dataclass(frozen=True)
+class NodeResources:
+    """The node's resource figures as /api/nodes reports them, measured when asked."""
+
+    mem_used: int  # bytes: the process's resident set (RabbitMQ's "rss" strategy)
+    mem_limit: int  # the memory high watermark in bytes (0: the memory alarm is off)
+    mem_alarm: bool
+    disk_free: int  # bytes free where the data directory is
+    disk_free_limit: int
+    disk_free_alarm: bool
+    fd_used: int
+    fd_total: int  # the process's open-file limit
+    sockets_used: int  # client connections (AMQP and AMQPS)
+    processors: int
+    os_pid: int
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """The certificate files a TLS listener serves (for the certificate-expiration check)."""
+
+    listener: Listener
+    certfile: str
+    cacertfile: str | None
+
+
 class ManagedNode(AdminNode, Protocol):
     """The running broker as the management API sees it (server.node.Node satisfies it)."""
 
@@ -34,4 +60,12 @@ class ManagedNode(AdminNode, Protocol):
 
     def settings(self) -> Mapping[str, object]:
         """The node's effective settings (``leveret serve --print-config``'s view)."""
+        ...
+
+    def resources(self) -> NodeResources:
+        """Memory, disk, file descriptors and sockets, measured now."""
+        ...
+
+    def tls_files(self) -> list[TLSFiles]:
+        """The certificate files of each TLS listener (empty without TLS)."""
         ...

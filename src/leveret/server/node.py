@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from resource import RLIMIT_NOFILE, getrlimit
 from typing import IO
 
 from leveret.broker.access import AccessControl
@@ -22,12 +23,12 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.vhost import VirtualHost
-from leveret.http.node import Listener
+from leveret.http.node import Listener, NodeResources, TLSFiles
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.control import ControlServer, socket_path
 from leveret.server.management import HttpListeners
-from leveret.server.monitor import MemoryUsage, ResourceMonitor
+from leveret.server.monitor import MemoryUsage, ResourceMonitor, disk_free
 from leveret.server.session import Session
 from leveret.server.tls import TLSListener, build_context
 from leveret.store.base import DefinitionStore
@@ -43,6 +44,14 @@ def _code_kind() -> str:
     """Whether the hot path runs compiled (a wheel built by hatch_build.py) or interpreted."""
     source = sys.modules[AMQPConnection.__module__].__file__ or ""
     return "pure Python" if source.endswith(".py") else "compiled with mypyc"
+
+
+def _open_files() -> int:
+    """File descriptors this process holds (Linux; 0 where /proc is missing)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
 
 
 class LoopRunner:
@@ -170,7 +179,9 @@ class Node:
 
     @property
     def cluster_name(self) -> str:
-        return self.config.cluster_name
+        """The name set through the management API, else the configured one."""
+        named = self.access.cluster_name
+        return named if named is not None else self.config.cluster_name
 
     @property
     def management_port(self) -> int | None:
@@ -186,6 +197,30 @@ class Node:
         if self._http is not None:
             found.extend(self._http.listeners())
         return found
+
+    def tls_files(self) -> list[TLSFiles]:
+        tls = self.config.ssl
+        if self.ssl_port is None or tls.certfile is None:
+            return []
+        listener = Listener("amqp/ssl", self.config.ssl_host, self.ssl_port)
+        cacertfile = str(tls.cacertfile) if tls.cacertfile is not None else None
+        return [TLSFiles(listener, str(tls.certfile), cacertfile)]
+
+    def resources(self) -> NodeResources:
+        usage = self.memory_usage()
+        return NodeResources(
+            mem_used=usage.rss or usage.accounted,
+            mem_limit=usage.watermark,
+            mem_alarm="memory" in self.alarms,
+            disk_free=disk_free(self.config.data_dir or Path.cwd()),
+            disk_free_limit=self.config.disk_free_limit,
+            disk_free_alarm="disk" in self.alarms,
+            fd_used=_open_files(),
+            fd_total=getrlimit(RLIMIT_NOFILE)[0],
+            sockets_used=sum(1 for conn in self.connections if not conn.closed),
+            processors=os.cpu_count() or 1,
+            os_pid=os.getpid(),
+        )
 
     def settings(self) -> dict[str, object]:
         return {

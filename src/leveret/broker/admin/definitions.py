@@ -247,6 +247,43 @@ def export_definitions(node: AdminNode, vhost: str | None = None) -> dict[str, A
     }
 
 
+# The parts of a vhost's own definitions document (GET /api/definitions/{vhost}).
+VHOST_PARTS = ("parameters", "policies", "queues", "exchanges", "bindings")
+
+
+def export_vhost_definitions(node: AdminNode, vhost: str) -> dict[str, Any]:
+    """One vhost's topology as RabbitMQ writes it for ``/api/definitions/{vhost}``: its
+    parameters, policies, queues, exchanges and bindings, without users or permissions,
+    and without the vhost's name in the entries, so that it imports into any vhost."""
+    whole = export_definitions(node, vhost)
+    document: dict[str, Any] = {"rabbit_version": whole["rabbit_version"]}
+    for part in VHOST_PARTS:
+        entries = whole[part]
+        if part != "parameters":
+            entries = [{k: v for k, v in entry.items() if k != "vhost"} for entry in entries]
+        document[part] = entries
+    return document
+
+
+def import_vhost_definitions(node: AdminNode, vhost: str, data: dict[str, Any]) -> list[str]:
+    """Import a document's parameters, policies, queues, exchanges and bindings into
+    ``vhost``, whatever vhost its entries name (users, vhosts and permissions are left
+    out), as ``POST /api/definitions/{vhost}`` does; returns the warnings."""
+    if not isinstance(data, dict):
+        raise DefinitionsFileError("not a definitions document (a JSON object)")
+    get_vhost(node, vhost)
+    scoped: dict[str, Any] = {}
+    for part in VHOST_PARTS:
+        entries = data.get(part)
+        if isinstance(entries, list):
+            entries = [
+                {**entry, "vhost": vhost} if isinstance(entry, dict) else entry for entry in entries
+            ]
+        if entries is not None:
+            scoped[part] = entries
+    return import_definitions(node, scoped)
+
+
 # -- import ---------------------------------------------------------------------------------
 
 
