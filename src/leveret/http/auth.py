@@ -150,6 +150,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(401, "not_authorized", "Login failed", headers=CHALLENGE)
     who = Caller(user, frozenset(user.tags))
     if not who.is_management:
-        return json_error(401, "not_authorized", "Not management user", headers=CHALLENGE)
+        return json_error(401, "not_authorised", "Not management user", headers=CHALLENGE)
     request["leveret_caller"] = who
     return await handler(request)
