@@ -30,21 +30,18 @@ _ERROR_WORDS = {
 }
 
 
-# A reason is text, or a list where RabbitMQ answers with a term (["no_such_user", "bob"]).
-Reason = str | list[str]
-
-
 class ApiError(Exception):
-    """Raise from a handler to answer ``status`` with ``{"error", "reason"}``."""
+    """Raise from a handler to answer ``status`` with ``{"error", "reason"}``. The reason
+    is text, or a list where RabbitMQ gives one (``["not_boolean", "yes"]``)."""
 
-    def __init__(self, status: int, reason: Reason, error: str | None = None):
+    def __init__(self, status: int, reason: str | list[str], error: str | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.error = error if error is not None else _ERROR_WORDS.get(status, "bad_request")
 
 
-def bad_request(reason: Reason) -> ApiError:
+def bad_request(reason: str | list[str]) -> ApiError:
     return ApiError(400, reason)
 
 
@@ -53,7 +50,7 @@ def not_found() -> ApiError:
 
 
 def json_error(
-    status: int, error: str, reason: Reason, headers: dict[str, str] | None = None
+    status: int, error: str, reason: str | list[str], headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status, headers=headers)
 
