@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from leveret.broker.admin.base import AdminNode, open_connections, unacked_by_queue
+from leveret.broker.admin.base import AdminNode, open_connections
 from leveret.broker.stats import COUNTERS, MessageStats
 
 # The queue depth gauges whose rates queues keep (Queue.depth_rates).
@@ -42,22 +42,34 @@ class ObjectTotals:
     consumers: int
 
 
-def message_totals(node: AdminNode, vhosts: Iterable[str]) -> MessageTotals:
-    """Ready and unacknowledged messages of every queue in ``vhosts`` (names not running
-    are skipped), and the sum of the queues' depth rates."""
-    ready = unacked = 0
-    rates = dict.fromkeys(DEPTH_GAUGES, 0.0)
-    for name in vhosts:
-        vhost = node.vhosts.get(name)
-        if vhost is None:
-            continue
-        delivered = unacked_by_queue(node, name)
+def message_totals_by_vhost(node: AdminNode, vhosts: Iterable[str]) -> dict[str, MessageTotals]:
+    """Ready and unacknowledged messages of each running vhost in ``vhosts``, with the
+    sum of its queues' depth rates; one pass over the connections for all of them."""
+    running = {name: node.vhosts[name] for name in vhosts if name in node.vhosts}
+    unacked = dict.fromkeys(running, 0)
+    for conn in open_connections(node):
+        name = conn.vhost.name if conn.vhost is not None else None
+        if name in unacked:
+            unacked[name] += sum(len(s.channel.unacked) for s in conn.sessions.values())
+    found: dict[str, MessageTotals] = {}
+    for name, vhost in running.items():
+        ready = 0
+        rates = dict.fromkeys(DEPTH_GAUGES, 0.0)
         for queue in vhost.queues.values():
             ready += queue.message_count
-            unacked += len(delivered.get(queue, ()))
             for gauge in DEPTH_GAUGES:
                 rates[gauge] += queue.depth_rates.rates.get(gauge, 0.0)
-    return MessageTotals(ready, unacked, rates)
+        found[name] = MessageTotals(ready, unacked[name], rates)
+    return found
+
+
+def message_totals(node: AdminNode, vhosts: Iterable[str]) -> MessageTotals:
+    """The messages of ``vhosts`` added up (vhosts not running are skipped)."""
+    each = message_totals_by_vhost(node, vhosts).values()
+    rates = {gauge: sum(t.rates.get(gauge, 0.0) for t in each) for gauge in DEPTH_GAUGES}
+    return MessageTotals(
+        sum(t.messages_ready for t in each), sum(t.messages_unacknowledged for t in each), rates
+    )
 
 
 def message_stats(node: AdminNode, vhosts: Iterable[str]) -> MessageStats:

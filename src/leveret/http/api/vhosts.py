@@ -29,7 +29,11 @@ QUEUE_TYPES = ("classic", "quorum", "stream")
 routes = web.RouteTableDef()
 
 
-def vhost_json(node: ManagedNode, info: VhostInfo) -> dict[str, Any]:
+def vhost_json(
+    node: ManagedNode, info: VhostInfo, messages: totals.MessageTotals | None = None
+) -> dict[str, Any]:
+    """One vhost; ``messages`` when its totals were counted already (the list counts
+    them for every vhost at once)."""
     metadata: dict[str, Any] = {"description": info.description, "tags": list(info.tags)}
     if info.default_queue_type is not None:
         metadata["default_queue_type"] = info.default_queue_type
@@ -43,7 +47,9 @@ def vhost_json(node: ManagedNode, info: VhostInfo) -> dict[str, Any]:
         "tracing": False,
         "cluster_state": {node.node_name: "running"},
     }
-    body.update(message_totals_json(totals.message_totals(node, [info.name])))
+    if messages is None:
+        messages = totals.message_totals(node, [info.name])
+    body.update(message_totals_json(messages))
     body["message_stats"] = totals.message_stats(node, [info.name]).to_json()
     return body
 
@@ -78,9 +84,11 @@ def _existing(request: web.Request) -> VhostInfo:
 @routes.get("/api/vhosts")
 async def list_vhosts(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    access = node.access
+    names = visible_vhosts(request)
+    counted = totals.message_totals_by_vhost(node, names)
     return list_response(
-        request, [vhost_json(node, access.vhosts[name]) for name in visible_vhosts(request)]
+        request,
+        [vhost_json(node, node.access.vhosts[name], counted.get(name)) for name in names],
     )
 
 
