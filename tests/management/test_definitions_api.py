@@ -232,6 +232,25 @@ def test_upload_form_with_redirect(api: Api, made: Made) -> None:
     assert api.get(f"vhosts/{quote(vhost)}").status_code == 200
 
 
+def test_import_of_a_rabbitmq_export_with_its_cluster_name(api: Api, made: Made) -> None:
+    # RabbitMQ's exports always carry the cluster name as a global parameter; importing one
+    # applies it (the current name here, so as not to rename a broker others use).
+    name = api.get("cluster-name").json()["name"]
+    vhost = unique("t-imported")
+    made.vhosts.append(vhost)
+    document = {
+        "rabbit_version": "3.10.8",
+        "rabbitmq_version": "3.10.8",
+        "global_parameters": [{"name": "cluster_name", "value": name}],
+        "vhosts": [{"name": vhost}],
+        "policies": [],
+        "parameters": [],
+    }
+    assert api.post("definitions", json=document).status_code == 204
+    assert api.get(f"vhosts/{quote(vhost)}").status_code == 200
+    assert api.get("cluster-name").json() == {"name": name}
+
+
 def test_import_errors(api: Api, made: Made) -> None:
     bad = {"error": "bad_request", "reason": "failed_to_parse_json"}
     for body in ("not json", "[1]"):
@@ -277,3 +296,21 @@ def test_definitions_are_for_administrators(api_as: Any, made: Made) -> None:
         ):
             assert reply.status_code == 401, tags
             assert reply.json() == {"error": "not_authorised", "reason": "Not administrator user"}
+
+
+@pytest.mark.leveret_only
+def test_unsupported_parts_are_named_in_a_400(api: Api, made: Made) -> None:
+    # RabbitMQ supports policies; Leveret imports everything else and names what it skipped.
+    vhost = unique("t-imported")
+    made.vhosts.append(vhost)
+    document = {
+        "vhosts": [{"name": vhost}],
+        "policies": [{"vhost": vhost, "name": "ha", "pattern": ".*", "definition": {}}],
+    }
+    reply = api.post("definitions", json=document)
+    assert reply.status_code == 400
+    assert reply.json() == {
+        "error": "bad_request",
+        "reason": "policies: 1 skipped, policies are not supported (ha)",
+    }
+    assert api.get(f"vhosts/{quote(vhost)}").status_code == 200

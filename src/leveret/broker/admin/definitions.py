@@ -41,6 +41,10 @@ RABBIT_VERSION = "3.10.0"
 PRODUCT_NAME = "Leveret"
 # The parameter component RabbitMQ stores vhost limits under.
 VHOST_LIMITS_COMPONENT = "vhost-limits"
+# The global parameters Leveret knows: the cluster name is applied; RabbitMQ's own cluster
+# identity means nothing to another broker and is dropped without a warning.
+CLUSTER_NAME = "cluster_name"
+IGNORED_GLOBALS = frozenset({"internal_cluster_id"})
 # How many names a warning lists before it says "and N more".
 NAMES_SHOWN = 5
 
@@ -239,7 +243,11 @@ def export_definitions(node: AdminNode, vhost: str | None = None) -> dict[str, A
             for t in sorted(topic_permissions, key=lambda t: (t.vhost, t.user, t.exchange))
         ],
         "parameters": parameters,
-        "global_parameters": [],
+        "global_parameters": (
+            [{"name": CLUSTER_NAME, "value": access.cluster_name}]
+            if access.cluster_name is not None
+            else []
+        ),
         "policies": [],
         "queues": queues,
         "exchanges": exchanges,
@@ -448,13 +456,24 @@ def _import_parameters(node: AdminNode, data: Mapping[str, Any], warnings: list[
         warnings.append(
             f"parameters: {count} skipped, not supported (components: {', '.join(sorted(skipped))})"
         )
-    for part, what in (("global_parameters", "global parameters"), ("policies", "policies")):
-        entries = _items(data, part, warnings)
-        if entries:
-            names = [_text(e, "name") for e in entries]
-            warnings.append(
-                f"{part}: {len(entries)} skipped, {what} are not supported ({_names(names)})"
-            )
+    unknown = []
+    for entry in _items(data, "global_parameters", warnings):
+        name, value = _text(entry, "name"), entry.get("value")
+        if name == CLUSTER_NAME and isinstance(value, str):
+            node.access.set_cluster_name(value)
+        elif name not in IGNORED_GLOBALS:
+            unknown.append(name)
+    if unknown:
+        warnings.append(
+            f"global_parameters: {len(unknown)} skipped, global parameters are not supported "
+            f"({_names(unknown)})"
+        )
+    policies = _items(data, "policies", warnings)
+    if policies:
+        names = [_text(e, "name") for e in policies]
+        warnings.append(
+            f"policies: {len(policies)} skipped, policies are not supported ({_names(names)})"
+        )
 
 
 def _where(entry: Mapping[str, Any]) -> str:
