@@ -7,6 +7,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import amqp
 import pytest
 import requests
 
@@ -135,13 +136,27 @@ def test_overview_columns(api: Api) -> None:
     assert "queues" in body["object_totals"]
 
 
-def test_cluster_name_is_set_by_administrators(api: Api, api_as: Any, made: Made) -> None:
+def _advertised_cluster_name(broker_url: str) -> object:
+    """The cluster name a new AMQP connection hears in connection.start."""
+    parts = urllib.parse.urlsplit(broker_url)
+    connection = amqp.Connection(f"{parts.hostname}:{parts.port}", "guest", "guest")
+    connection.connect()
+    try:
+        return connection.server_properties["cluster_name"]
+    finally:
+        connection.close()
+
+
+def test_cluster_name_is_set_by_administrators(
+    api: Api, api_as: Any, made: Made, broker_url: str
+) -> None:
     original = api.get("cluster-name").json()["name"]
     try:
         new = unique("cluster")
         assert api.put("cluster-name", json={"name": new}).status_code == 204
         assert api.get("cluster-name").json() == {"name": new}
         assert api.get("overview").json()["cluster_name"] == new
+        assert _advertised_cluster_name(broker_url) == new
     finally:
         assert api.put("cluster-name", json={"name": original}).status_code == 204
     policymaker = api_as(made.user("policymaker"), PASSWORD)
