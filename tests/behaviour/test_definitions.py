@@ -277,7 +277,11 @@ def test_unsupported_parts_warn_once_each(broker: leveret.Broker) -> None:
             {"vhost": "old-vhost", "component": "vhost-limits", "name": "limits",
              "value": {"max-queues": 3}},
         ],
-        "global_parameters": [{"name": "cluster_name", "value": "rabbit@x"}],
+        "global_parameters": [
+            {"name": "cluster_name", "value": "rabbit@x"},
+            {"name": "internal_cluster_id", "value": "rabbitmq-cluster-id-x"},
+            {"name": "a_plugin_setting", "value": 1},
+        ],
         "policies": [
             {"vhost": "old-vhost", "name": "p1", "pattern": ".*", "definition": {}},
             {"vhost": "old-vhost", "name": "p2", "pattern": ".*", "definition": {}},
@@ -299,7 +303,7 @@ def test_unsupported_parts_warn_once_each(broker: leveret.Broker) -> None:
     assert broker.import_definitions(data) == [
         "permissions of user 'nobody' in vhost 'old-vhost' skipped: User nobody does not exist",
         "parameters: 2 skipped, not supported (components: federation-upstream, shovel)",
-        "global_parameters: 1 skipped, global parameters are not supported (cluster_name)",
+        "global_parameters: 1 skipped, global parameters are not supported (a_plugin_setting)",
         "policies: 2 skipped, policies are not supported (p1, p2)",
         "exchanges: 2 skipped, their types are not supported "
         "(delayed (x-delayed-message), hashed (x-consistent-hash))",
@@ -309,6 +313,8 @@ def test_unsupported_parts_warn_once_each(broker: leveret.Broker) -> None:
     assert users["old-admin"].tags == ["administrator", "monitoring"]
     assert broker.access(lambda a: a.vhosts["old-vhost"].tags) == ["a", "b"]
     assert broker.access(lambda a: a.vhost_limits["old-vhost"]) == {"max-queues": 3}
+    # The cluster name is applied; RabbitMQ's internal cluster id is dropped silently.
+    assert broker.access(lambda a: a.cluster_name) == "rabbit@x"
     with login(broker.host, broker.port, "old-vhost", "plain", "plain-pw") as ch:
         ch.basic_publish("plain.direct", "k", b"routed")
         assert get_body(ch, "q") == b"routed"

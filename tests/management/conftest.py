@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 
 class Api:
@@ -20,6 +22,10 @@ class Api:
     def __init__(self, base: str, user: str = "guest", password: str = "guest"):
         self.base = base
         self.session = requests.Session()
+        # A kept-alive connection the server closed meanwhile (RabbitMQ's web server drops
+        # idle ones) is retried for idempotent methods; answers are never retried.
+        retry = Retry(total=2, connect=2, read=2, status=0, redirect=0)
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.auth = (user, password)
         self.session.headers["content-type"] = "application/json"
 

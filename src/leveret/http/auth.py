@@ -19,8 +19,14 @@ from leveret.http.keys import NODE
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="RabbitMQ Management"'}
 
-# Paths that answer without credentials, as RabbitMQ's do (the UI's files and login page).
-PUBLIC_PREFIXES = ("/api/auth",)
+# Paths that answer without credentials, as RabbitMQ's do (the UI's files and login page,
+# and the two probes newer RabbitMQ serves to load balancers without credentials).
+PUBLIC_PREFIXES = (
+    "/api/auth",
+    "/api/health/checks/is-in-service",
+    "/api/health/checks/ready-to-serve-clients",
+)
+VHOST_REFUSED = "User not authorised to access virtual host"
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,30 @@ def may_see_vhost(request: web.Request, vhost: str) -> bool:
     return request.app[NODE].access.grant(who.name, vhost) is not None
 
 
+def visible_vhosts(request: web.Request) -> list[str]:
+    """The vhosts the caller may see, sorted."""
+    access = request.app[NODE].access
+    return [name for name in sorted(access.vhosts) if may_see_vhost(request, name)]
+
+
 def require_vhost(request: web.Request, vhost: str) -> None:
     """404 for a vhost that does not exist, 401 for one the caller may not see."""
     if vhost not in request.app[NODE].access.vhosts:
         raise ApiError(404, "Not Found", "Object Not Found")
     if not may_see_vhost(request, vhost):
-        raise ApiError(401, "Not_Authorized", "not_authorized")
+        raise ApiError(401, VHOST_REFUSED, "not_authorised")
+
+
+def require_vhost_permissions(request: web.Request, vhost: str) -> Caller:
+    """As require_vhost, but the caller must hold permissions in the vhost whatever its
+    tags: for what acts in the vhost as the caller (the aliveness test)."""
+    who = caller(request)
+    access = request.app[NODE].access
+    if vhost not in access.vhosts:
+        raise ApiError(404, "Not Found", "Object Not Found")
+    if access.grant(who.name, vhost) is None:
+        raise ApiError(401, VHOST_REFUSED, "not_authorised")
+    return who
 
 
 def _credentials(request: web.Request) -> tuple[str, str] | None:
@@ -128,6 +152,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(401, "not_authorized", "Login failed", headers=CHALLENGE)
     who = Caller(user, frozenset(user.tags))
     if not who.is_management:
-        return json_error(401, "not_authorized", "Not management user", headers=CHALLENGE)
+        return json_error(401, "not_authorised", "Not management user", headers=CHALLENGE)
     request[CALLER] = who
     return await handler(request)

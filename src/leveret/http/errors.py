@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from leveret.broker.access import AccessError
 from leveret.broker.admin.base import NotFound
 
 log = logging.getLogger("leveret.http")
@@ -30,16 +31,17 @@ _ERROR_WORDS = {
 
 
 class ApiError(Exception):
-    """Raise from a handler to answer ``status`` with ``{"error", "reason"}``."""
+    """Raise from a handler to answer ``status`` with ``{"error", "reason"}``. The reason
+    is text, or a list where RabbitMQ gives one (``["not_boolean", "yes"]``)."""
 
-    def __init__(self, status: int, reason: str, error: str | None = None):
+    def __init__(self, status: int, reason: str | list[str], error: str | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.error = error if error is not None else _ERROR_WORDS.get(status, "bad_request")
 
 
-def bad_request(reason: str) -> ApiError:
+def bad_request(reason: str | list[str]) -> ApiError:
     return ApiError(400, reason)
 
 
@@ -48,7 +50,7 @@ def not_found() -> ApiError:
 
 
 def json_error(
-    status: int, error: str, reason: str, headers: dict[str, str] | None = None
+    status: int, error: str, reason: str | list[str], headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status, headers=headers)
 
@@ -61,6 +63,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(error.status, error.error, error.reason)
     except NotFound:
         return json_error(404, "Object Not Found", "Not Found")
+    except AccessError as error:  # refused by the access model: its text, on one line
+        return json_error(400, "bad_request", " ".join(str(error).split()))
     except web.HTTPException as error:
         if error.status < 400:
             raise

@@ -166,3 +166,11 @@ def list_response(request: web.Request, items: list[dict[str, Any]]) -> web.Resp
             "total_count": total,
         }
     )
+
+
+def item_response(request: web.Request, item: dict[str, Any]) -> web.Response:
+    """One object (overview, a node, a vhost), with ``columns`` applied as RabbitMQ does."""
+    columns = [c for c in request.query.get("columns", "").split(",") if c]
+    if stats_disabled(request):
+        item = {k: v for k, v in item.items() if k not in STATS_KEYS}
+    return web.json_response(_columns(item, columns) if columns else item)

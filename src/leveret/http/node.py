@@ -21,14 +21,28 @@ class Listener:
 
 @dataclass(frozen=True)
 class NodeResources:
-    """The node's use of the machine, measured when asked (for /api/nodes and Prometheus)."""
+    """The node's resource figures as /api/nodes reports them, measured when asked."""
 
-    resident_memory: int  # bytes: the process's resident set size (0 where unknown)
-    memory_limit: int  # bytes: the memory high watermark (0: the memory alarm is off)
-    disk_free: int | None  # bytes free where the data directory is (None: in memory)
-    disk_free_limit: int  # bytes: below this, the disk alarm blocks publishers
-    open_fds: int | None  # file descriptors open now (None where unknown)
-    max_fds: int | None  # the process's limit (None where unknown)
+    mem_used: int  # bytes: the process's resident set (RabbitMQ's "rss" strategy)
+    mem_limit: int  # the memory high watermark in bytes (0: the memory alarm is off)
+    mem_alarm: bool
+    disk_free: int  # bytes free where the data directory is
+    disk_free_limit: int
+    disk_free_alarm: bool
+    fd_used: int
+    fd_total: int  # the process's open-file limit
+    sockets_used: int  # client connections (AMQP and AMQPS)
+    processors: int
+    os_pid: int
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """The certificate files a TLS listener serves (for the certificate-expiration check)."""
+
+    listener: Listener
+    certfile: str
+    cacertfile: str | None
 
 
 class ManagedNode(AdminNode, Protocol):
@@ -61,5 +75,9 @@ class ManagedNode(AdminNode, Protocol):
         ...
 
     def resources(self) -> NodeResources:
-        """Memory, disk and file descriptors, measured now (cheap: no walk over queues)."""
+        """Memory, disk, file descriptors and sockets, measured now."""
+        ...
+
+    def tls_files(self) -> list[TLSFiles]:
+        """The certificate files of each TLS listener (empty without TLS)."""
         ...

@@ -230,9 +230,9 @@ def _per_object(
 
 def _node_coarse(snapshot: Snapshot, resources: NodeResources) -> Iterator[Metric]:
     prefix = snapshot.scope.prefix
-    if resources.open_fds is not None:
+    if resources.fd_used:
         yield _single(
-            prefix + "process_open_fds", "gauge", "Open file descriptors", resources.open_fds
+            prefix + "process_open_fds", "gauge", "Open file descriptors", resources.fd_used
         )
     yield _single(
         prefix + "process_open_tcp_sockets", "gauge", "Client connections", snapshot.sockets
@@ -241,35 +241,34 @@ def _node_coarse(snapshot: Snapshot, resources: NodeResources) -> Iterator[Metri
         prefix + "process_resident_memory_bytes",
         "gauge",
         "Resident memory of the broker process in bytes",
-        resources.resident_memory,
+        resources.mem_used,
     )
-    if resources.disk_free is not None:
-        yield _single(
-            prefix + "disk_space_available_bytes",
-            "gauge",
-            "Free disk space where the data directory is, in bytes",
-            resources.disk_free,
-        )
+    yield _single(
+        prefix + "disk_space_available_bytes",
+        "gauge",
+        "Free disk space where the data directory is, in bytes",
+        resources.disk_free,
+    )
 
 
 def _node_limits(snapshot: Snapshot, resources: NodeResources) -> Iterator[Metric]:
     prefix = snapshot.scope.prefix
-    if resources.max_fds is not None:
+    if resources.fd_total:
         yield _single(
-            prefix + "process_max_fds", "gauge", "Open file descriptors limit", resources.max_fds
+            prefix + "process_max_fds", "gauge", "Open file descriptors limit", resources.fd_total
         )
         # Sockets are bounded only by the file descriptor limit in Leveret.
         yield _single(
             prefix + "process_max_tcp_sockets",
             "gauge",
             "Open sockets limit (the file descriptor limit)",
-            resources.max_fds,
+            resources.fd_total,
         )
     yield _single(
         prefix + "resident_memory_limit_bytes",
         "gauge",
         "Memory high watermark in bytes",
-        resources.memory_limit,
+        resources.mem_limit,
     )
     if resources.disk_free is not None:
         yield _single(

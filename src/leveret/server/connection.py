@@ -396,7 +396,9 @@ class AMQPConnection(asyncio.Protocol):
     def _send_start(self) -> None:
         config = self.node.config
         mechanisms = offered(config, peer_certificate(self.transport))
-        self.send_method(0, connection_start(config.cluster_name, " ".join(mechanisms).encode()))
+        # The node's name for the cluster: the management API may have renamed it.
+        cluster = self.node.cluster_name
+        self.send_method(0, connection_start(cluster, " ".join(mechanisms).encode()))
 
     def _on_handshake(self, method: spec.Method) -> None:
         if self.state is State.AWAIT_START_OK and isinstance(method, spec.ConnectionStartOk):

@@ -23,7 +23,7 @@ from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.node_counters import NodeCounters
 from leveret.broker.vhost import VirtualHost
-from leveret.http.node import Listener, NodeResources
+from leveret.http.node import Listener, NodeResources, TLSFiles
 from leveret.server.config import Config
 from leveret.server.connection import AMQPConnection
 from leveret.server.control import ControlServer, socket_path
@@ -33,9 +33,7 @@ from leveret.server.monitor import (
     ResourceMonitor,
     disk_free,
     max_fds,
-    memory_limit,
     open_fds,
-    resident_memory,
 )
 from leveret.server.session import Session
 from leveret.server.tls import TLSListener, build_context
@@ -204,7 +202,9 @@ class Node:
 
     @property
     def cluster_name(self) -> str:
-        return self.config.cluster_name
+        """The name set through the management API, else the configured one."""
+        named = self.access.cluster_name
+        return named if named is not None else self.config.cluster_name
 
     @property
     def management_port(self) -> int | None:
@@ -220,22 +220,6 @@ class Node:
             return None
         return self._http.prometheus.port
 
-    def resources(self) -> NodeResources:
-        config = self.config
-        limit = (
-            self._monitor.memory_limit
-            if self._monitor is not None
-            else memory_limit(config.memory_high_watermark)
-        )
-        return NodeResources(
-            resident_memory=resident_memory(),
-            memory_limit=limit,
-            disk_free=disk_free(config.data_dir) if config.data_dir is not None else None,
-            disk_free_limit=config.disk_free_limit,
-            open_fds=open_fds(),
-            max_fds=max_fds(),
-        )
-
     def listeners(self) -> list[Listener]:
         found = [Listener("amqp", self.config.host, self.port)]
         if self.ssl_port is not None:
@@ -243,6 +227,30 @@ class Node:
         if self._http is not None:
             found.extend(self._http.listeners())
         return found
+
+    def tls_files(self) -> list[TLSFiles]:
+        tls = self.config.ssl
+        if self.ssl_port is None or tls.certfile is None:
+            return []
+        listener = Listener("amqp/ssl", self.config.ssl_host, self.ssl_port)
+        cacertfile = str(tls.cacertfile) if tls.cacertfile is not None else None
+        return [TLSFiles(listener, str(tls.certfile), cacertfile)]
+
+    def resources(self) -> NodeResources:
+        usage = self.memory_usage()
+        return NodeResources(
+            mem_used=usage.rss or usage.accounted,
+            mem_limit=usage.watermark,
+            mem_alarm="memory" in self.alarms,
+            disk_free=disk_free(self.config.data_dir or Path.cwd()),
+            disk_free_limit=self.config.disk_free_limit,
+            disk_free_alarm="disk" in self.alarms,
+            fd_used=open_fds() or 0,
+            fd_total=max_fds() or 0,
+            sockets_used=sum(1 for conn in self.connections if not conn.closed),
+            processors=os.cpu_count() or 1,
+            os_pid=os.getpid(),
+        )
 
     def settings(self) -> dict[str, object]:
         return {

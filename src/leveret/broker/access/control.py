@@ -92,6 +92,9 @@ class AccessControl:
         self.topic_permissions: dict[tuple[str, str, str], TopicPermission] = {}
         self.vhost_limits: dict[str, dict[str, int]] = {}
         self.user_limits: dict[str, dict[str, int]] = {}
+        # Set through the management API (RabbitMQ keeps it as a global runtime parameter);
+        # None: the configured name.
+        self.cluster_name: str | None = None
         self._grants: dict[tuple[str, str], Grant] = {}
         # Installed by the server layer; no-ops for a bare model (unit tests).
         self.on_vhost_added: Callable[[str], None] = lambda name: None
@@ -122,6 +125,8 @@ class AccessControl:
                 self.vhost_limits[key] = dict(value)
             elif kind == "user_limits":
                 self.user_limits[key] = dict(value)
+            elif kind == "global" and key == "cluster_name":
+                self.cluster_name = str(value["name"])
 
     def _write(self, puts: Sequence[Record] = (), deletes: Sequence[tuple[str, str]] = ()) -> None:
         if self.store is not None:
@@ -280,6 +285,16 @@ class AccessControl:
         self.on_vhost_added(name)
         return info
 
+    def update_vhost(self, name: str, description: str = "", tags: Iterable[str] = ()) -> VhostInfo:
+        """Replace an existing vhost's description and tags, as the management API's PUT
+        does. Its default queue type stays what it was made with (RabbitMQ 3.10 ignores a
+        new one on update: queues already declared rely on it)."""
+        existing = self._vhost(name, quoted=True)
+        info = VhostInfo(name, description, list(tags), existing.default_queue_type)
+        self._write([("vhost", name, info.to_record())])
+        self.vhosts[name] = info
+        return info
+
     def delete_vhost(self, name: str) -> None:
         """Delete the vhost, its permissions and limits; the hook closes its connections
         (320 "vhost 'NAME' is deleted") and deletes its queues, exchanges and messages."""
@@ -299,6 +314,12 @@ class AccessControl:
 
     def list_vhosts(self) -> list[VhostInfo]:
         return [self.vhosts[name] for name in sorted(self.vhosts)]
+
+    # -- cluster name ------------------------------------------------------------------------
+
+    def set_cluster_name(self, name: str) -> None:
+        self._write([("global", "cluster_name", {"name": name})])
+        self.cluster_name = name
 
     # -- permissions -------------------------------------------------------------------------
 

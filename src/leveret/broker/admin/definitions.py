@@ -41,6 +41,10 @@ RABBIT_VERSION = "3.10.0"
 PRODUCT_NAME = "Leveret"
 # The parameter component RabbitMQ stores vhost limits under.
 VHOST_LIMITS_COMPONENT = "vhost-limits"
+# The global parameters Leveret knows: the cluster name is applied; RabbitMQ's own cluster
+# identity means nothing to another broker and is dropped without a warning.
+CLUSTER_NAME = "cluster_name"
+IGNORED_GLOBALS = frozenset({"internal_cluster_id"})
 # How many names a warning lists before it says "and N more".
 NAMES_SHOWN = 5
 
@@ -239,12 +243,53 @@ def export_definitions(node: AdminNode, vhost: str | None = None) -> dict[str, A
             for t in sorted(topic_permissions, key=lambda t: (t.vhost, t.user, t.exchange))
         ],
         "parameters": parameters,
-        "global_parameters": [],
+        "global_parameters": (
+            [{"name": CLUSTER_NAME, "value": access.cluster_name}]
+            if access.cluster_name is not None
+            else []
+        ),
         "policies": [],
         "queues": queues,
         "exchanges": exchanges,
         "bindings": bindings,
     }
+
+
+# The parts of a vhost's own definitions document (GET /api/definitions/{vhost}).
+VHOST_PARTS = ("parameters", "policies", "queues", "exchanges", "bindings")
+
+
+def export_vhost_definitions(node: AdminNode, vhost: str) -> dict[str, Any]:
+    """One vhost's topology as RabbitMQ writes it for ``/api/definitions/{vhost}``: its
+    parameters, policies, queues, exchanges and bindings, without users or permissions,
+    and without the vhost's name in the entries, so that it imports into any vhost."""
+    whole = export_definitions(node, vhost)
+    document: dict[str, Any] = {"rabbit_version": whole["rabbit_version"]}
+    for part in VHOST_PARTS:
+        entries = whole[part]
+        if part != "parameters":
+            entries = [{k: v for k, v in entry.items() if k != "vhost"} for entry in entries]
+        document[part] = entries
+    return document
+
+
+def import_vhost_definitions(node: AdminNode, vhost: str, data: dict[str, Any]) -> list[str]:
+    """Import a document's parameters, policies, queues, exchanges and bindings into
+    ``vhost``, whatever vhost its entries name (users, vhosts and permissions are left
+    out), as ``POST /api/definitions/{vhost}`` does; returns the warnings."""
+    if not isinstance(data, dict):
+        raise DefinitionsFileError("not a definitions document (a JSON object)")
+    get_vhost(node, vhost)
+    scoped: dict[str, Any] = {}
+    for part in VHOST_PARTS:
+        entries = data.get(part)
+        if isinstance(entries, list):
+            entries = [
+                {**entry, "vhost": vhost} if isinstance(entry, dict) else entry for entry in entries
+            ]
+        if entries is not None:
+            scoped[part] = entries
+    return import_definitions(node, scoped)
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -411,13 +456,24 @@ def _import_parameters(node: AdminNode, data: Mapping[str, Any], warnings: list[
         warnings.append(
             f"parameters: {count} skipped, not supported (components: {', '.join(sorted(skipped))})"
         )
-    for part, what in (("global_parameters", "global parameters"), ("policies", "policies")):
-        entries = _items(data, part, warnings)
-        if entries:
-            names = [_text(e, "name") for e in entries]
-            warnings.append(
-                f"{part}: {len(entries)} skipped, {what} are not supported ({_names(names)})"
-            )
+    unknown = []
+    for entry in _items(data, "global_parameters", warnings):
+        name, value = _text(entry, "name"), entry.get("value")
+        if name == CLUSTER_NAME and isinstance(value, str):
+            node.access.set_cluster_name(value)
+        elif name not in IGNORED_GLOBALS:
+            unknown.append(name)
+    if unknown:
+        warnings.append(
+            f"global_parameters: {len(unknown)} skipped, global parameters are not supported "
+            f"({_names(unknown)})"
+        )
+    policies = _items(data, "policies", warnings)
+    if policies:
+        names = [_text(e, "name") for e in policies]
+        warnings.append(
+            f"policies: {len(policies)} skipped, policies are not supported ({_names(names)})"
+        )
 
 
 def _where(entry: Mapping[str, Any]) -> str:

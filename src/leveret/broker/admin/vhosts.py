@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from leveret.broker.admin.base import AdminNode, NotFound, open_connections
 
@@ -11,9 +12,18 @@ def list_vhosts(node: AdminNode) -> list[str]:
     return sorted(node.vhosts)
 
 
-def add_vhost(node: AdminNode, name: str | None = None, *, user: str = "guest") -> str:
-    """Create a vhost that ``user`` may open (full permissions); without a name, a unique
-    one. Returns the name."""
+def add_vhost(
+    node: AdminNode,
+    name: str | None = None,
+    *,
+    user: str = "guest",
+    description: str = "",
+    tags: Iterable[str] = (),
+    default_queue_type: str | None = None,
+) -> str:
+    """Create a vhost that ``user`` may open (full permissions, as RabbitMQ grants the
+    user who creates a vhost through the management API); without a name, a unique one.
+    Returns the name."""
     if name is None:
         name = f"leveret-{uuid.uuid4().hex[:12]}"
     if name in node.vhosts:
@@ -22,7 +32,8 @@ def add_vhost(node: AdminNode, name: str | None = None, *, user: str = "guest") 
     # Checked before the vhost is created, so that a refusal leaves nothing behind.
     if user not in access.users:
         raise NotFound(f"no user {user!r}")
-    access.add_vhost(name)  # stored; the node's hook creates the vhost's runtime
+    # Stored; the node's hook creates the vhost's runtime.
+    access.add_vhost(name, description, tags, default_queue_type)
     access.set_permissions(user, name, ".*", ".*", ".*")
     return name
 
