@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from leveret.http.api import whoami
+from leveret.http.api import (
+    bindings,
+    channels,
+    connections,
+    consumers,
+    exchanges,
+    queues,
+    whoami,
+)
 from leveret.http.auth import auth_middleware
 from leveret.http.errors import error_middleware
 from leveret.http.keys import NODE
@@ -14,7 +22,7 @@ from leveret.http.node import ManagedNode
 MAX_BODY_SIZE = 20 * 1024 * 1024
 
 # Resource modules, each with a ``routes`` table (http/api/).
-RESOURCES = (whoami,)
+RESOURCES = (whoami, queues, exchanges, bindings, connections, channels, consumers)
 
 
 def build_app(node: ManagedNode) -> web.Application:

@@ -30,9 +30,10 @@ _ERROR_WORDS = {
 
 
 class ApiError(Exception):
-    """Raise from a handler to answer ``status`` with ``{"error", "reason"}``."""
+    """Raise from a handler to answer ``status`` with ``{"error", "reason"}``. The reason
+    is text, or a list where RabbitMQ gives one (``["not_boolean", "yes"]``)."""
 
-    def __init__(self, status: int, reason: str, error: str | None = None):
+    def __init__(self, status: int, reason: str | list[str], error: str | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -48,7 +49,7 @@ def not_found() -> ApiError:
 
 
 def json_error(
-    status: int, error: str, reason: str, headers: dict[str, str] | None = None
+    status: int, error: str, reason: str | list[str], headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status, headers=headers)
 
