@@ -92,11 +92,12 @@ def _destination_kind(destination: Hashable) -> str | None:
 
 
 def _sort_key(binding: BindingInfo) -> tuple[str, str, str, str, str, str]:
+    # RabbitMQ's order (3.10 observed): by destination name, whatever its kind.
     return (
         binding.vhost,
         binding.source,
-        binding.destination_type,
         binding.destination,
+        binding.destination_type,
         binding.routing_key,
         binding.properties_key,
     )
