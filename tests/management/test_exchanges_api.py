@@ -139,6 +139,14 @@ def test_unknown_exchange_and_vhost(api: Api) -> None:
         404,
         {"error": "not_found", "reason": "vhost_not_found"},
     )
+    reply = api.post(exchange_path("x", "no-such-vhost-mgmt") + "/publish", json=publish_body("k"))
+    assert (reply.status_code, reply.json()) == (
+        401,
+        {"error": "not_authorised", "reason": "Access refused."},
+    )
+    for end in ("source", "destination"):
+        path = exchange_path("x", "no-such-vhost-mgmt") + f"/bindings/{end}"
+        assert api.get(path).json() == []
 
 
 def test_delete_if_unused(api: Api, names: Names, amqp: Clients) -> None:

@@ -114,6 +114,15 @@ def test_unknown_vhost(api: Api) -> None:
         reply = api.get(path)
         assert reply.status_code == 404
         assert reply.json() == {"error": "Object Not Found", "reason": "Not Found"}
+    # A get is done as the user on a channel: no such vhost, no access.
+    reply = api.post(
+        queue_path("q", "no-such-vhost-mgmt") + "/get", json=get_body(1, "ack_requeue_true")
+    )
+    assert (reply.status_code, reply.json()) == (
+        401,
+        {"error": "not_authorised", "reason": "Access refused."},
+    )
+    assert api.get(queue_path("q", "no-such-vhost-mgmt") + "/bindings").json() == []
 
 
 def test_unknown_queue_is_404(api: Api) -> None:

@@ -301,6 +301,26 @@ def path_vhost(request: web.Request) -> str:
     return vhost
 
 
+def listing_vhost(request: web.Request) -> str | None:
+    """The path's vhost for a binding listing: None when it does not exist, where RabbitMQ
+    answers an empty list rather than 404."""
+    vhost = request.match_info["vhost"]
+    if vhost not in request.app[NODE].vhosts:
+        return None
+    require_vhost(request, vhost)
+    return vhost
+
+
+def acting_vhost(request: web.Request) -> str:
+    """The path's vhost for a publish or a get, which RabbitMQ performs as the user on a
+    channel: a vhost that does not exist refuses access (401), as a login to it would."""
+    vhost = request.match_info["vhost"]
+    if vhost not in request.app[NODE].vhosts:
+        raise ApiError(401, ACCESS_REFUSED_REASON, "not_authorised")
+    require_vhost(request, vhost)
+    return vhost
+
+
 def target_vhost(request: web.Request) -> str:
     """The path's vhost for an object about to be created: RabbitMQ answers a missing one
     with 404 "vhost_not_found"."""

@@ -15,10 +15,12 @@ from leveret.http.shapes import binding_json
 from leveret.http.translate import (
     acting_grant,
     direct_errors,
+    listing_vhost,
     object_response,
     path_vhost,
     read_body,
     table_field,
+    target_vhost,
     text,
     visible_vhosts,
 )
@@ -50,7 +52,9 @@ async def list_in_vhost(request: web.Request) -> web.Response:
 
 @routes.get(BETWEEN)
 async def list_between(request: web.Request) -> web.Response:
-    vhost = path_vhost(request)
+    vhost = listing_vhost(request)
+    if vhost is None:
+        return list_response(request, [])
     match = request.match_info
     found = binding_admin.bindings_between(
         request.app[NODE], vhost, match["source"], match["destination"], KINDS[match["kind"]]
@@ -62,7 +66,7 @@ async def list_between(request: web.Request) -> web.Response:
 async def add(request: web.Request) -> web.Response:
     """201 with a Location relative to this path: the destination and the properties key,
     each quoted as one path segment (RabbitMQ's form)."""
-    vhost = path_vhost(request)
+    vhost = target_vhost(request)
     body = await read_body(request)
     routing_key = text(body, "routing_key")
     arguments = table_field(body, "arguments")

@@ -19,9 +19,11 @@ from leveret.http.lists import flag, list_response
 from leveret.http.shapes import binding_json, exchange_json
 from leveret.http.translate import (
     acting_grant,
+    acting_vhost,
     boolean,
     channel_errors,
     direct_errors,
+    listing_vhost,
     object_response,
     path_vhost,
     payload_from_json,
@@ -111,7 +113,7 @@ async def publish(request: web.Request) -> web.Response:
     """Publish one message, as a mandatory publish on a channel in confirm mode:
     ``{"routed": false}`` when no queue took it. Answers once the message is confirmed
     (for a persistent message in a durable queue: on disk)."""
-    vhost = path_vhost(request)
+    vhost = acting_vhost(request)
     body = await read_body(request)
     require_keys(body, "properties", "routing_key", "payload", "payload_encoding")
     properties = properties_from_json(body["properties"])
@@ -149,7 +151,9 @@ async def destination_bindings(request: web.Request) -> web.Response:
 
 
 def _bindings(request: web.Request, *, as_source: bool) -> web.Response:
-    vhost = path_vhost(request)
+    vhost = listing_vhost(request)
+    if vhost is None:
+        return list_response(request, [])
     found = binding_admin.exchange_bindings(
         request.app[NODE], vhost, request.match_info["name"], as_source=as_source
     )

@@ -14,10 +14,12 @@ from leveret.http.lists import flag, list_response
 from leveret.http.shapes import binding_json, queue_json
 from leveret.http.translate import (
     acting_grant,
+    acting_vhost,
     boolean,
     channel_reason,
     direct_errors,
     integer,
+    listing_vhost,
     node_name,
     object_response,
     path_vhost,
@@ -112,7 +114,7 @@ async def purge(request: web.Request) -> web.Response:
 
 @routes.post("/api/queues/{vhost}/{name}/get")
 async def get(request: web.Request) -> web.Response:
-    vhost = path_vhost(request)
+    vhost = acting_vhost(request)
     body = await read_body(request)
     require_keys(body, "count", "ackmode", "encoding")
     count = integer(body, "count") or 0
@@ -159,6 +161,8 @@ async def get(request: web.Request) -> web.Response:
 
 @routes.get("/api/queues/{vhost}/{name}/bindings")
 async def bindings(request: web.Request) -> web.Response:
-    vhost = path_vhost(request)
+    vhost = listing_vhost(request)
+    if vhost is None:
+        return list_response(request, [])
     found = binding_admin.queue_bindings(request.app[NODE], vhost, request.match_info["name"])
     return list_response(request, [binding_json(b) for b in found])
