@@ -52,8 +52,12 @@ class Caller:
         return bool(self.tags & {"administrator", "monitoring", "policymaker", "management"})
 
 
+# Where the auth middleware leaves the caller (a typed key: aiohttp warns on plain strings).
+CALLER = web.RequestKey("leveret_caller", Caller)
+
+
 def caller(request: web.Request) -> Caller:
-    found = request.get("leveret_caller")
+    found = request.get(CALLER)
     assert isinstance(found, Caller), "auth middleware did not run"
     return found
 
@@ -127,5 +131,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     who = Caller(user, frozenset(user.tags))
     if not who.is_management:
         return json_error(401, "not_authorized", "Not management user", headers=CHALLENGE)
-    request["leveret_caller"] = who
+    request[CALLER] = who
     return await handler(request)
