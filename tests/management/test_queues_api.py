@@ -461,13 +461,15 @@ def test_get_returns_messages_with_properties_and_requeues_them_redelivered(
 def test_get_ack_and_reject_modes(api: Api, names: Names, amqp: Clients) -> None:
     queue, dead = names.queue(), names.queue()
     channel = amqp.channel()
-    channel.queue_declare(dead)
+    # Durable queues and persistent messages: the settling reaches the message store too.
+    channel.queue_declare(dead, durable=True)
     channel.queue_declare(
         queue,
+        durable=True,
         arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead},
     )
     for body in (b"a", b"b", b"c", b"d"):
-        channel.basic_publish("", queue, body)
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
 
     def get(ackmode: str) -> list[dict[str, Any]]:
         reply = api.post(queue_path(queue) + "/get", json=get_body(1, ackmode))
