@@ -84,6 +84,21 @@ def test_put_takes_every_flag_and_the_default_type_is_direct(api: Api, names: Na
     assert reply.json()["reason"] == "unknown exchange type 'no-such-type'"
 
 
+def test_an_empty_list_is_an_empty_arguments_table(api: Api, names: Names) -> None:
+    # pyrabbit2 sends "arguments": [] when it has none.
+    exchange, queue = names.exchange(), names.queue()
+    body = {"type": "direct", "durable": True, "arguments": []}
+    assert api.put(exchange_path(exchange), json=body).status_code == 201
+    assert api.get(exchange_path(exchange)).json()["arguments"] == {}
+    assert api.put(f"queues/%2F/{quote(queue)}", json={"arguments": []}).status_code == 201
+    reply = api.post(
+        f"bindings/%2F/e/{quote(exchange)}/q/{quote(queue)}",
+        json={"routing_key": "k", "arguments": []},
+    )
+    assert reply.status_code == 201
+    assert reply.headers["Location"] == f"{queue}/k"
+
+
 def test_default_exchange_is_amq_default_in_paths(api: Api) -> None:
     shown = api.get(exchange_path("amq.default")).json()
     assert {k: shown[k] for k in EXCHANGE_FIELDS} == {

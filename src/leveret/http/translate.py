@@ -102,7 +102,8 @@ def integer(body: Body, name: str, default: int | None = None) -> int | None:
 def table_field(body: Body, name: str) -> dict[str, object]:
     """A field table (queue, exchange or binding arguments) from a JSON object."""
     value = body.get(name)
-    if value is None:
+    # An empty list is an empty table to RabbitMQ (pyrabbit2 sends "arguments": []).
+    if value is None or value == []:
         return {}
     if not isinstance(value, dict):
         raise ApiError(400, ["not_table", name])
@@ -182,7 +183,9 @@ _INT_PROPERTIES = ("delivery_mode", "priority", "timestamp")
 
 def properties_from_json(value: object) -> BasicProperties:
     """The ``properties`` object of a publish; unknown keys are ignored, as RabbitMQ
-    ignores them."""
+    ignores them. An empty list is taken for an empty object, as for arguments."""
+    if value == []:
+        value = {}
     if not isinstance(value, dict):
         raise ApiError(400, ["not_table", "properties"])
     properties = BasicProperties()
