@@ -99,6 +99,9 @@ class Broker(AccessAdmin):
     ``--max-message-size``: ``Broker(compat="rabbitmq-3")`` follows RabbitMQ 3.x where it
     differs from 4.x (docs/compatibility.md), and ``Broker(max_message_size=64 * 2**20)``
     accepts bodies up to 64 MiB. A bad value raises ValueError here, not at start.
+
+    ``collect_statistics_interval`` (ms, RabbitMQ's setting; 5000 by default) is how often
+    message rates are sampled: tests of rates set it short.
     """
 
     def __init__(
@@ -111,12 +114,18 @@ class Broker(AccessAdmin):
         compat: str | CompatProfile = "rabbitmq-4",
         max_message_size: int | None = None,
         management_port: int | None = None,
+        collect_statistics_interval: int | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
         self._data_dir = Path(data_dir) if data_dir is not None else None
         if max_message_size is not None and max_message_size < 1:
             raise ValueError(f"max_message_size must be positive, got {max_message_size}")
+        if collect_statistics_interval is not None and collect_statistics_interval < 1:
+            raise ValueError(
+                "collect_statistics_interval must be a positive number of milliseconds, "
+                f"got {collect_statistics_interval}"
+            )
         # Built now so that a bad setting fails in the constructor; each start copies it.
         self._config = Config(
             host=host,
@@ -128,6 +137,8 @@ class Broker(AccessAdmin):
             management_port=management_port,
             prometheus_port=None,
         )
+        if collect_statistics_interval is not None:
+            self._config.collect_statistics_interval = collect_statistics_interval
         self._quiet = quiet
         self._node: Node | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

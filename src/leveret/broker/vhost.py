@@ -28,7 +28,7 @@ from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
 from leveret.broker.queue_options import parse_queue_options, table_type_name
-from leveret.broker.stats import MessageStats
+from leveret.broker.stats import GaugeRates, MessageStats
 from leveret.broker.stream import StreamQueue
 from leveret.store.base import (
     BindingDefinition,
@@ -100,6 +100,13 @@ class VirtualHost:
         self.name = name
         # The vhost's totals (RabbitMQ's vhost message_stats); the node sums vhosts.
         self.stats = MessageStats()
+        # Two node-wide totals RabbitMQ's Prometheus counters need and message_stats has
+        # no key for: queue deliveries of publishes (messages_routed_total counts a
+        # message once per queue) and publishes on confirm-mode channels.
+        self.routed = 0
+        self.received_confirm = 0
+        # Rates of the vhost's messages/messages_ready/messages_unacknowledged.
+        self.depth_rates = GaugeRates()
         self.compat = compat
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}

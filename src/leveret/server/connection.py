@@ -42,6 +42,7 @@ from leveret.amqp.frames import (
     encode_method_frame,
 )
 from leveret.amqp.sasl import SASLError
+from leveret.broker.stats import GaugeRates
 from leveret.broker.vhost import VirtualHost
 from leveret.server import conn_log, handlers
 from leveret.server.access import check_channel_limit, check_vhost_open
@@ -123,6 +124,13 @@ class AMQPConnection(asyncio.Protocol):
         self.paused_by: set[str] = set()
         self.throttle = False  # set by publish when a target queue is congested
         self.dispatch_pending: set[Queue] = set()  # acks freed credit on these queues
+        # RabbitMQ's connection statistics: octets and socket reads/writes each way, and
+        # the octet rates between samples (the statistics timer samples them).
+        self.recv_oct = 0
+        self.recv_cnt = 0
+        self.send_oct = 0
+        self.send_cnt = 0
+        self.octet_rates = GaugeRates()
 
     def __repr__(self) -> str:
         return f"<AMQPConnection {conn_log.connection_name(self)}>"
@@ -167,6 +175,8 @@ class AMQPConnection(asyncio.Protocol):
             session.channel.resume()
 
     def data_received(self, data: bytes) -> None:
+        self.recv_oct += len(data)
+        self.recv_cnt += 1
         if self._drain is not None:
             self._drain.feed(len(data))
             return
@@ -578,11 +588,15 @@ class AMQPConnection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(pieces)
             self._sent_since_tick = True
+            self.send_oct += sum(len(piece) for piece in pieces)
+            self.send_cnt += 1
 
     def _write_now(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
             self._sent_since_tick = True
+            self.send_oct += len(data)
+            self.send_cnt += 1
 
     # -- errors and closing ---------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from leveret.broker.access import AccessControl, User
 from leveret.broker.channel import Channel
 from leveret.broker.message import QueueEntry
 from leveret.broker.queue import Queue
+from leveret.broker.stats import GaugeRates, NodeStats
 from leveret.broker.vhost import VirtualHost
 
 
@@ -46,6 +47,19 @@ class AdminConnection(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    # RabbitMQ's connection statistics: octets and socket reads/writes received and sent,
+    # and the octet rates at the last sample (``recv_oct``/``send_oct``).
+    @property
+    def recv_oct(self) -> int: ...
+    @property
+    def recv_cnt(self) -> int: ...
+    @property
+    def send_oct(self) -> int: ...
+    @property
+    def send_cnt(self) -> int: ...
+    @property
+    def octet_rates(self) -> GaugeRates: ...
+
     def close_forced(self, reason: str, *, verbatim: bool = False) -> None:
         """Send connection.close 320 CONNECTION_FORCED with ``reason`` (the whole reply
         text if ``verbatim``) and drop the client."""
@@ -63,6 +77,10 @@ class AdminNode(Protocol):
     def connections(self) -> Set[AdminConnection]: ...
     @property
     def alarms(self) -> Set[str]: ...
+    @property
+    def stats(self) -> NodeStats:
+        """Node-wide statistics (see broker/admin/stats.py)."""
+        ...
 
     def add_vhost(self, name: str) -> VirtualHost:
         """Create and register a vhost (the node wires its scheduler, clock and storage)."""
