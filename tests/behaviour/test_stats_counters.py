@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pika
@@ -207,6 +208,23 @@ def test_confirms_count_acks_not_nacks(broker: Broker, traffic: Traffic) -> None
         "unroutable_returned_total": 1,
         "confirmed_total": 2,
     }
+
+
+def test_confirms_after_the_fsync_are_counted_too(tmp_path: Path) -> None:
+    """Persistent messages in a durable queue are confirmed once on disk (another path)."""
+    with Broker(data_dir=tmp_path, collect_statistics_interval=INTERVAL_MS) as durable:
+        made = Traffic(durable)
+        try:
+            ch = made.conn.channel()
+            ch.queue_declare("q", durable=True)
+            ch.confirm_delivery()
+            persistent = pika.BasicProperties(delivery_mode=2)
+            for _ in range(3):
+                ch.basic_publish("", "q", b"on disk", persistent)
+            assert made.channel_counts(ch.channel_number) == expect(publish=3, confirm=3)
+            assert made.vhost_counts() == expect(publish=3, confirm=3)
+        finally:
+            made.close()
 
 
 def test_transactions_count_publishes_at_commit(traffic: Traffic) -> None:
