@@ -103,6 +103,8 @@ class Broker(AccessAdmin):
     ``management_port`` and ``prometheus_port`` serve the management API and Prometheus
     metrics (None, the default: off; 0: a free port); see ``management_url`` and
     ``prometheus_url``.
+    ``collect_statistics_interval`` (ms, RabbitMQ's setting; 5000 by default) is how often
+    message rates are sampled: tests of rates set it short.
     """
 
     def __init__(
@@ -116,12 +118,18 @@ class Broker(AccessAdmin):
         max_message_size: int | None = None,
         management_port: int | None = None,
         prometheus_port: int | None = None,
+        collect_statistics_interval: int | None = None,
     ) -> None:
         self._host = host
         self._requested_port = port
         self._data_dir = Path(data_dir) if data_dir is not None else None
         if max_message_size is not None and max_message_size < 1:
             raise ValueError(f"max_message_size must be positive, got {max_message_size}")
+        if collect_statistics_interval is not None and collect_statistics_interval < 1:
+            raise ValueError(
+                "collect_statistics_interval must be a positive number of milliseconds, "
+                f"got {collect_statistics_interval}"
+            )
         # Built now so that a bad setting fails in the constructor; each start copies it.
         self._config = Config(
             host=host,
@@ -133,6 +141,8 @@ class Broker(AccessAdmin):
             management_port=management_port,
             prometheus_port=prometheus_port,
         )
+        if collect_statistics_interval is not None:
+            self._config.collect_statistics_interval = collect_statistics_interval
         self._quiet = quiet
         self._node: Node | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

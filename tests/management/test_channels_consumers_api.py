@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from .amqp_clients import Clients, Names, wait_for, wait_for_listed, wait_for_object
 from .conftest import Api, quote
 
@@ -192,7 +190,6 @@ def test_single_active_consumer_status(api: Api, names: Names, amqp: Clients) ->
     assert shown["single_active_consumer_tag"] == "first"
 
 
-@pytest.mark.leveret_missing("the hot path's counters come with the statistics branch")
 def test_channel_message_stats(api: Api, names: Names, amqp: Clients) -> None:
     queue = names.queue()
     conn = amqp.connect()

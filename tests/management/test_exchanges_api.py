@@ -299,7 +299,6 @@ def test_publish_request_errors(api: Api, names: Names) -> None:
     assert reply.json() == {"error": "bad_request", "reason": "not_json"}
 
 
-@pytest.mark.leveret_missing("the hot path's counters come with the statistics branch")
 def test_exchange_message_stats_count_publish_in_and_out(
     api: Api, names: Names, amqp: Clients
 ) -> None:

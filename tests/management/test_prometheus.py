@@ -30,7 +30,6 @@ DEADLINE = 20.0  # RabbitMQ emits queue and channel statistics every 5 s
 
 # Counters the statistics work (hot-path message counters) provides; until they are
 # wired, Leveret does not serve them or they stay at zero.
-MESSAGE_COUNTERS_PENDING = "message counters are bumped by the statistics work (m-stats)"
 
 
 class Scrape:
@@ -104,8 +103,6 @@ def dashboard_params() -> list[Any]:
         marks = []
         if since and since[0] > "3.10":
             marks.append(pytest.mark.newer_than_310)
-        if name == "rabbitmq_global_messages_received_confirm_total":
-            marks.append(pytest.mark.leveret_missing(MESSAGE_COUNTERS_PENDING))
         params.append(pytest.param(name, marks=marks, id=name))
     return params
 
@@ -261,7 +258,6 @@ def test_message_size_histogram_counts_published_messages(prometheus_url: str, a
 GLOBAL = "rabbitmq_global_messages_{}_total"
 
 
-@pytest.mark.leveret_missing(MESSAGE_COUNTERS_PENDING)
 def test_global_message_counters_follow_traffic(prometheus_url: str, amqp: Any) -> None:
     queue = unique("global")
     publisher = amqp.channel()

@@ -248,7 +248,6 @@ def test_queue_shows_messages_consumers_and_their_details(
     assert any(q["name"] == queue for q in api.get("queues").json())
 
 
-@pytest.mark.leveret_missing("the hot path's counters come with the statistics branch")
 def test_queue_message_stats_count_publishes_gets_and_acks(
     api: Api, names: Names, amqp: Clients
 ) -> None:

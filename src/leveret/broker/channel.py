@@ -78,6 +78,7 @@ class Channel:
         "sink",
         "stats",
         "unacked",
+        "vhost_stats",
     )
 
     def __init__(
@@ -86,9 +87,13 @@ class Channel:
         connection: object,
         sink: DeliverySink,
         defer_dispatch: Callable[[Queue], None] | None = None,
+        vhost_stats: MessageStats | None = None,
     ):
         self.number = number
+        # This channel's counters, and its vhost's totals (bumped alongside: RabbitMQ's
+        # vhost message_stats are the sum over its channels, closed ones included).
         self.stats = MessageStats()
+        self.vhost_stats = vhost_stats if vhost_stats is not None else MessageStats()
         # Where an ack's freed credit asks for a dispatch: the server collects them and
         # dispatches once per read (many acks, one pass); without it, at once.
         self.defer_dispatch = defer_dispatch
@@ -138,27 +143,52 @@ class Channel:
     def deliver(self, consumer: Consumer, queue: Queue, entry: QueueEntry) -> None:
         tag = self.next_tag
         self.next_tag = tag + 1
+        stats, queue_stats, vhost_stats = self.stats, queue.stats, self.vhost_stats
         if consumer.no_ack:
             queue.settle(entry)
+            stats.deliver_no_ack += 1
+            queue_stats.deliver_no_ack += 1
+            vhost_stats.deliver_no_ack += 1
         else:
             self.unacked[tag] = Delivery(tag, queue, entry, consumer, time.monotonic())
             consumer.unacked += 1
             self.consumer_unacked += 1
             if entry.segment is not None:
                 queue.mark_delivered(entry)
+            stats.deliver += 1
+            queue_stats.deliver += 1
+            vhost_stats.deliver += 1
+        if entry.redelivered:
+            stats.redeliver += 1
+            queue_stats.redeliver += 1
+            vhost_stats.redeliver += 1
         self.sink.deliver(consumer.tag, tag, entry.redelivered, queue.outgoing(entry))
 
     def get(self, queue: Queue, *, no_ack: bool) -> tuple[int, QueueEntry] | None:
         entry = queue.get()
+        stats, queue_stats, vhost_stats = self.stats, queue.stats, self.vhost_stats
         if entry is None:
+            stats.get_empty += 1
+            queue_stats.get_empty += 1
+            vhost_stats.get_empty += 1
             return None
         tag = self.next_tag
         self.next_tag = tag + 1
         if no_ack:
             queue.settle(entry)
+            stats.get_no_ack += 1
+            queue_stats.get_no_ack += 1
+            vhost_stats.get_no_ack += 1
         else:
             self.unacked[tag] = Delivery(tag, queue, entry, None)
             queue.mark_delivered(entry)
+            stats.get += 1
+            queue_stats.get += 1
+            vhost_stats.get += 1
+        if entry.redelivered:
+            stats.redeliver += 1
+            queue_stats.redeliver += 1
+            vhost_stats.redeliver += 1
         return tag, entry
 
     # -- settling -------------------------------------------------------------------------
@@ -198,6 +228,9 @@ class Channel:
                     self.consumer_unacked -= 1
                 queue = delivery.queue
                 queue.settle(delivery.entry)
+                self.stats.ack += 1
+                queue.stats.ack += 1
+                self.vhost_stats.ack += 1
                 if queue.consumers:
                     if self.defer_dispatch is not None:
                         self.defer_dispatch(queue)
@@ -207,6 +240,9 @@ class Channel:
         settled = self.take_deliveries(delivery_tag, multiple)
         for delivery in settled:
             delivery.queue.settle(delivery.entry)
+            delivery.queue.stats.ack += 1
+        self.stats.ack += len(settled)
+        self.vhost_stats.ack += len(settled)
         self._dispatch(settled)
 
     def reject(self, delivery_tag: int, multiple: bool, requeue: bool) -> None:

@@ -21,6 +21,7 @@ from leveret.amqp.errors import ACCESS_REFUSED, PRECONDITION_FAILED, ChannelErro
 from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, check_publish_properties
 from leveret.broker.queue import NEEDS_SYNC, REJECTED
+from leveret.broker.stats import MessageStats
 from leveret.broker.vhost import VirtualHost
 
 REPLY_TO: Final = "amq.rabbitmq.reply-to"
@@ -68,11 +69,18 @@ class Confirms:
     Publishes are numbered from 1 in order; each is pending, stored or failed. Confirms go
     out in publish order only, so ``ready`` hands out the settled prefix, coalesced into
     runs (one multiple=true ack or nack per run). ``notify`` is called when something
-    settles, so that the owner can schedule writing them out.
+    settles, so that the owner can schedule writing them out. Each ack handed out counts
+    as a ``confirm`` in ``counted`` (the channel's and the vhost's statistics); nacks do
+    not, as in RabbitMQ.
     """
 
-    def __init__(self, notify: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        notify: Callable[[], None] | None = None,
+        counted: tuple[MessageStats, ...] = (),
+    ):
         self.notify = notify
+        self.counted = counted
         self.seq = 0
         self._states: dict[int, int] = {}
 
@@ -110,6 +118,7 @@ class Confirms:
         for seq, _ in done:
             del self._states[seq]
         runs: list[tuple[int, bool, bool]] = []
+        acked = 0
         start = 0
         while start < len(done):
             end = start
@@ -117,7 +126,12 @@ class Confirms:
             while end + 1 < len(done) and done[end + 1][1] == kind:
                 end += 1
             runs.append((done[end][0], end > start, kind == _STORED))
+            if kind == _STORED:
+                acked += end - start + 1
             start = end + 1
+        if acked:
+            for stats in self.counted:
+                stats.confirm += acked
         return runs
 
 
@@ -127,8 +141,9 @@ class Publisher:
     Everything here is optional and read only when a publish needs it: confirm tracking,
     the message store to wait on for a persistent message's confirm, how a mandatory
     unroutable message goes back (``on_return``), where direct replies are delivered
-    (``replies``) and this publisher's own reply-to address (``reply_key``). One object
-    rather than separate arguments because the AMQP path passes it once per message.
+    (``replies``), this publisher's own reply-to address (``reply_key``) and its own
+    statistics (``stats``: an AMQP channel's). One object rather than separate arguments
+    because the AMQP path passes it once per message.
     """
 
     def __init__(
@@ -139,7 +154,9 @@ class Publisher:
         on_return: Callable[[Message], None] | None = None,
         replies: ReplyRouter | None = None,
         reply_key: str | None = None,
+        stats: MessageStats | None = None,
     ):
+        self.stats = stats
         self.confirms = confirms
         self.store = store
         self.on_return = on_return
@@ -221,24 +238,37 @@ def route(
 ) -> int:
     """Route a checked message, enqueue it, hand a mandatory unroutable one to the
     publisher's ``on_return`` and settle or schedule its confirm. Returns the outcome
-    flags."""
+    flags.
+
+    Statistics, as RabbitMQ 3.10 counts them: ``publish`` on the vhost and the publisher's
+    channel for every message (unroutable ones too); ``publish_in`` on the exchange named,
+    ``publish_out`` on it once per queue reached, also through exchange-to-exchange
+    bindings and alternate exchanges (the exchanges passed on the way count nothing);
+    ``publish`` on each queue reached (a queue that refuses it included); an unroutable
+    message is a ``return_unroutable`` when mandatory, else a ``drop_unroutable``."""
     if message.flags & flags.REPLY_TO and message.properties.reply_to == REPLY_TO:
         message = _with_reply_address(publisher, message)
     outcome = 0
     needs_sync = rejected = False
+    exchange_stats = exchange.stats
     if exchange.name == "" and message.routing_key.startswith(REPLY_TO_PREFIX):
         key = message.routing_key[len(REPLY_TO_PREFIX) :]
         replies = publisher.replies if publisher is not None else None
         delivered = replies is not None and replies.deliver_reply(key, message)
         # RabbitMQ 3.x delivered a reply without counting it as routed, so a mandatory
         # reply also came back as a basic.return (pika raises UnroutableError for it).
-        if delivered and not vhost.compat.returns_mandatory_replies:
-            outcome = ROUTED
+        if delivered:
+            exchange_stats.publish_out += 1
+            if not vhost.compat.returns_mandatory_replies:
+                outcome = ROUTED
     else:
         message, queues = vhost.publish_targets(exchange, message)
         if queues:
             outcome = ROUTED
+            exchange_stats.publish_out += len(queues)
+            vhost.routed += len(queues)
         for queue in queues:
+            queue.stats.publish += 1
             status = queue.publish(message)
             if status == NEEDS_SYNC:
                 needs_sync = True
@@ -246,14 +276,29 @@ def route(
                 rejected = True
             if queue.congested:
                 outcome |= CONGESTED
+    exchange_stats.publish_in += 1
+    vhost_stats = vhost.stats
+    vhost_stats.publish += 1
+    channel_stats = publisher.stats if publisher is not None else None
+    if channel_stats is not None:
+        channel_stats.publish += 1
+    if not outcome & ROUTED:
+        if mandatory:
+            outcome |= RETURNED
+            vhost_stats.return_unroutable += 1
+            if channel_stats is not None:
+                channel_stats.return_unroutable += 1
+        else:
+            vhost_stats.drop_unroutable += 1
+            if channel_stats is not None:
+                channel_stats.drop_unroutable += 1
     if publisher is None:
-        return outcome | RETURNED if mandatory and not outcome & ROUTED else outcome
-    if not outcome & ROUTED and mandatory:
-        outcome |= RETURNED
-        if publisher.on_return is not None:
-            publisher.on_return(message)
+        return outcome
+    if outcome & RETURNED and publisher.on_return is not None:
+        publisher.on_return(message)
     confirms = publisher.confirms
     if confirms is not None:
+        vhost.received_confirm += 1
         store = publisher.store
         if needs_sync and store is not None and not rejected:
             # Confirm only once the message is on disk in every queue it reached.

@@ -22,7 +22,7 @@ from leveret.broker.message import Message, QueueEntry
 from leveret.broker.queue_options import QueueOptions
 from leveret.broker.quorum_ready import new_ready
 from leveret.broker.ready import PagedRun, PriorityReady, purge_levels
-from leveret.broker.stats import GaugeRates, MessageStats
+from leveret.broker.stats import ConsumerUse, GaugeRates, MessageStats
 
 if TYPE_CHECKING:
     from leveret.broker.consumer import Consumer
@@ -62,6 +62,7 @@ class Queue:
         "arguments",
         "auto_delete",
         "clock",
+        "consumer_use",
         "consumers",
         "deleted",
         "depth_rates",
@@ -117,6 +118,7 @@ class Queue:
         self.arguments = arguments or {}
         self.options = options = options or QueueOptions()
         self.clock: Clock = clock or SystemClock(None)
+        self.consumer_use = ConsumerUse(self.clock.time())
         self.ready: deque[QueueEntry] | PriorityReady = new_ready(options)
         self.ready_bytes = 0
         self.paged_bytes = 0
@@ -629,16 +631,18 @@ class Queue:
         if self._dispatching or self.deleted:
             return
         self._dispatching = True
+        # Without a scheduler there is no loop to yield to: -1 never reaches zero.
+        budget = start = DISPATCH_BUDGET if self._schedule is not None else -1
+        blocked = False
         try:
             consumers = self.consumers
-            # Without a scheduler there is no loop to yield to: -1 never reaches zero.
-            budget = DISPATCH_BUDGET if self._schedule is not None else -1
             while consumers and (self.ready or self.paged_count):
                 if budget == 0:
                     self._schedule_dispatch()
                     return
                 consumer = self._next_consumer()
                 if consumer is None:
+                    blocked = True
                     return  # no consumer has credit
                 entry = self.take()
                 if entry is None:
@@ -647,8 +651,23 @@ class Queue:
                 budget -= 1
         finally:
             self._dispatching = False
+            # Consumer utilisation moves on transitions only, checked once per pass.
+            use = self.consumer_use
+            if (blocked and use.active) or (budget != start and not use.active):
+                self._note_use(budget != start, blocked)
         if self._ttl_seen:
             self._arm_expiry()
+
+    def _note_use(self, delivered: bool, blocked: bool) -> None:
+        """A dispatch pass delivered (consumers were active) and/or ended with no consumer
+        able to take the next message (inactive from now on)."""
+        use = self.consumer_use
+        if (delivered and not use.active) or (blocked and use.active):
+            now = self.clock.time()
+            if delivered:
+                use.went_active(now)
+            if blocked:
+                use.went_inactive(now)
 
     def _next_consumer(self) -> Consumer | None:
         """Round-robin among the highest-priority consumers that have credit."""

@@ -29,7 +29,7 @@ from leveret.broker.message import Message
 from leveret.broker.node_counters import NodeCounters
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
 from leveret.broker.queue_options import parse_queue_options, table_type_name
-from leveret.broker.stats import MessageStats
+from leveret.broker.stats import GaugeRates, MessageStats
 from leveret.broker.stream import StreamQueue
 from leveret.store.base import (
     BindingDefinition,
@@ -104,6 +104,13 @@ class VirtualHost:
         self.stats = MessageStats()
         # The node's churn counters (queues declared, created, deleted), shared by its vhosts.
         self.counters = counters if counters is not None else NodeCounters()
+        # Two node-wide totals RabbitMQ's Prometheus counters need and message_stats has
+        # no key for: queue deliveries of publishes (messages_routed_total counts a
+        # message once per queue) and publishes on confirm-mode channels.
+        self.routed = 0
+        self.received_confirm = 0
+        # Rates of the vhost's messages/messages_ready/messages_unacknowledged.
+        self.depth_rates = GaugeRates()
         self.compat = compat
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}

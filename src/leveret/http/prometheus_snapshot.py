@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from leveret.broker.admin.stats import global_message_totals
 from leveret.broker.node_counters import NodeCounters
 from leveret.broker.stream import StreamQueue
 from leveret.http.node import ManagedNode, NodeResources
@@ -166,33 +167,8 @@ def _copy_counters(counters: NodeCounters) -> NodeCounters:
 
 def message_totals(node: ManagedNode) -> dict[str, int]:
     """Node-wide message counters, keyed by RabbitMQ's ``rabbitmq_global_messages_*``
-    names without that prefix (``received_total``, ...).
-
-    A stand-in, summing the vhosts' MessageStats, until the statistics work provides
-    ``broker.admin.stats.global_message_totals``, which this is to call then. What the
-    vhosts' counters cannot tell (messages received on confirm channels) is left out.
-    """
-    sums: dict[str, int] = {}
-    for vhost in list(node.vhosts.values()):
-        for name, value in vhost.stats.counts().items():
-            sums[name] = sums.get(name, 0) + value
-    count = sums.get
-    unroutable = count("return_unroutable", 0) + count("drop_unroutable", 0)
-    return {
-        "received_total": count("publish", 0),
-        "routed_total": max(count("publish", 0) - unroutable, 0),
-        "unroutable_returned_total": count("return_unroutable", 0),
-        "unroutable_dropped_total": count("drop_unroutable", 0),
-        "confirmed_total": count("confirm", 0),
-        "delivered_total": count("deliver_get", 0),
-        "delivered_consume_manual_ack_total": count("deliver", 0),
-        "delivered_consume_auto_ack_total": count("deliver_no_ack", 0),
-        "delivered_get_manual_ack_total": count("get", 0),
-        "delivered_get_auto_ack_total": count("get_no_ack", 0),
-        "get_empty_total": count("get_empty", 0),
-        "redelivered_total": count("redeliver", 0),
-        "acknowledged_total": count("ack", 0),
-    }
+    names without that prefix (``received_total``, ...)."""
+    return global_message_totals(node)
 
 
 def take_snapshot(node: ManagedNode, scope: Scope) -> Snapshot:

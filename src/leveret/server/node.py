@@ -17,11 +17,13 @@ from typing import IO
 
 from leveret.broker.access import AccessControl
 from leveret.broker.admin.definitions import import_definitions, read_definitions_file
+from leveret.broker.admin.stats import sample_statistics
 from leveret.broker.admin.vhosts import remove_runtime
 from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.node_counters import NodeCounters
+from leveret.broker.stats import NodeStats
 from leveret.broker.vhost import VirtualHost
 from leveret.http.node import Listener, NodeResources, TLSFiles
 from leveret.server.config import Config
@@ -189,6 +191,9 @@ class Node:
         self.message_store: MessageStore | None = None
         self._runner: LoopRunner | None = None
         self._monitor_task: asyncio.Task[None] | None = None
+        # Node-wide message statistics, and the timer that samples every object's.
+        self.stats = NodeStats()
+        self._stats_task: asyncio.Task[None] | None = None
         self._monitor: ResourceMonitor | None = None
         # The control socket for `leveret ctl` (only with a data dir: it lives there).
         self._control: ControlServer | None = None
@@ -455,6 +460,7 @@ class Node:
             raise
         self.port = self._server.sockets[0].getsockname()[1]
         self._monitor_task = asyncio.get_running_loop().create_task(self._watch())
+        self._stats_task = asyncio.get_running_loop().create_task(self._collect_statistics())
         log.info(
             "AMQP listening on %s:%d, data in %s (%s)",
             self.config.host,
@@ -503,11 +509,26 @@ class Node:
                 for conn in list(self.connections):
                     conn.expire_slow_consumers(deadline)
 
+    async def _collect_statistics(self) -> None:
+        """Sample every counter into rates each ``collect_statistics_interval`` ms (as
+        RabbitMQ's collect_statistics_interval), starting at once so that the first rates
+        come one interval after start."""
+        interval = self.config.collect_statistics_interval / 1000
+        while True:
+            try:
+                sample_statistics(self, time.monotonic())
+            except Exception:  # one bad sample must not end statistics for good
+                log.exception("statistics sampling failed")
+            await asyncio.sleep(interval)
+
     async def stop(self) -> None:
         """Stop accepting, tell every client 320 CONNECTION_FORCED, and close."""
         if self._monitor_task is not None:
             self._monitor_task.cancel()
             self._monitor_task = None
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            self._stats_task = None
         if self._control is not None:
             await self._control.close()
             self._control = None

@@ -32,14 +32,25 @@ class Session:
     def __init__(self, connection: AMQPConnection, number: int):
         self.connection = connection
         self.number = number
-        self.channel = Channel(number, connection, self, connection.dispatch_pending.add)
+        # Channels open only on an open connection, which has its vhost.
+        vhost = connection.vhost
+        self.channel = channel = Channel(
+            number,
+            connection,
+            self,
+            connection.dispatch_pending.add,
+            vhost.stats if vhost is not None else None,
+        )
         self.closed = False
         # What broker.publish needs of this channel as a publisher. Its confirms (None
         # until confirm.select) are written out in publish order, coalesced into
         # multiple=true acks per write batch.
         node = connection.node
         self.publisher = Publisher(
-            on_return=self._send_return, replies=node, store=node.message_store
+            on_return=self._send_return,
+            replies=node,
+            store=node.message_store,
+            stats=channel.stats,
         )
         # Transactions: None outside tx mode, else what waits for tx.commit.
         self.tx_publishes: list[TxPublish] | None = None
@@ -132,7 +143,10 @@ class Session:
 
     def confirm_select(self) -> None:
         if self.publisher.confirms is None:
-            self.publisher.confirms = Confirms(self._confirms_ready)
+            channel = self.channel
+            self.publisher.confirms = Confirms(
+                self._confirms_ready, (channel.stats, channel.vhost_stats)
+            )
 
     def _confirms_ready(self) -> None:
         if self.closed:

@@ -18,7 +18,7 @@ from leveret.broker.exchange import Exchange
 from leveret.broker.message import Message, QueueEntry
 from leveret.broker.publish import Confirms, SyncWaiter
 from leveret.broker.queue import Queue
-from leveret.broker.stats import GaugeRates
+from leveret.broker.stats import GaugeRates, NodeStats
 from leveret.broker.vhost import VirtualHost
 
 
@@ -130,6 +130,10 @@ class AdminNode(Protocol):
     def connections(self) -> Set[AdminConnection]: ...
     @property
     def alarms(self) -> Set[str]: ...
+    @property
+    def stats(self) -> NodeStats:
+        """Node-wide statistics (see broker/admin/stats.py)."""
+        ...
 
     def add_vhost(self, name: str) -> VirtualHost:
         """Create and register a vhost (the node wires its scheduler, clock and storage)."""

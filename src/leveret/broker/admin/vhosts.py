@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 
 from leveret.broker.admin.base import AdminNode, NotFound, open_connections
+from leveret.broker.admin.stats import retire_vhost
 
 
 def list_vhosts(node: AdminNode) -> list[str]:
@@ -60,4 +61,5 @@ def remove_runtime(node: AdminNode, name: str, reason: str, *, verbatim: bool = 
     for exchange in list(vhost.exchanges):
         if exchange and not exchange.startswith("amq."):
             vhost.delete_exchange(exchange)
+    retire_vhost(node, vhost)  # after its connections' last confirms were counted
     return True
