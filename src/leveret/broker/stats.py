@@ -153,15 +153,36 @@ class MessageStats:
     def rate(self, name: str) -> float:
         return self.rates.get(name, 0.0)
 
-    def to_json(self) -> dict[str, object]:
-        """RabbitMQ's ``message_stats`` object: each counter that has moved, with its
-        ``<name>_details: {"rate": r}`` (RabbitMQ leaves out counters that never moved)."""
+    def to_json(self, groups: tuple[tuple[str, ...], ...] = ()) -> dict[str, object]:
+        """RabbitMQ's ``message_stats`` object, each counter with its
+        ``<name>_details: {"rate": r}``. RabbitMQ reports counters in groups (what an
+        object publishes, what it delivers): a group appears whole, zeros included, once
+        any of its counters moved, and not at all before. Without ``groups``, each counter
+        is its own group."""
+        counts = self.counts()
         found: dict[str, object] = {}
-        for name, value in self.counts().items():
-            if value or self.rates.get(name):
-                found[name] = value
-                found[f"{name}_details"] = {"rate": round(self.rates.get(name, 0.0), 1)}
-        return found
+        for group in groups or tuple((name,) for name in counts):
+            if any(counts.get(name) or self.rates.get(name) for name in group):
+                for name in group:
+                    found[name] = counts.get(name, 0)
+                    found[f"{name}_details"] = {"rate": round(self.rates.get(name, 0.0), 1)}
+        return dict(sorted(found.items()))
+
+
+# RabbitMQ's groups of message_stats counters, per kind of object (measured on 3.10).
+DELIVERING = (
+    "ack",
+    "deliver",
+    "deliver_get",
+    "deliver_no_ack",
+    "get",
+    "get_empty",
+    "get_no_ack",
+    "redeliver",
+)
+CHANNEL_GROUPS = (("publish", "confirm", "return_unroutable", "drop_unroutable"), DELIVERING)
+QUEUE_GROUPS = (("publish",), DELIVERING)
+EXCHANGE_GROUPS = (("publish_in", "publish_out"),)
 
 
 class GaugeRates:

@@ -17,7 +17,13 @@ from leveret.broker.admin.channels import ChannelInfo, ChannelRef, ConsumerInfo
 from leveret.broker.admin.connections import PROTOCOL, ConnectionInfo
 from leveret.broker.admin.exchanges import ExchangeInfo
 from leveret.broker.admin.queues import QueueInfo
-from leveret.broker.stats import GaugeRates, MessageStats
+from leveret.broker.stats import (
+    CHANNEL_GROUPS,
+    EXCHANGE_GROUPS,
+    QUEUE_GROUPS,
+    GaugeRates,
+    MessageStats,
+)
 from leveret.http.translate import to_json
 
 Json = dict[str, Any]
@@ -33,9 +39,11 @@ def _rate(rates: GaugeRates | None, name: str) -> dict[str, float]:
     return rates.details(name) if rates is not None else {"rate": 0.0}
 
 
-def _add_stats(found: Json, stats: MessageStats | None) -> None:
+def _add_stats(
+    found: Json, stats: MessageStats | None, groups: tuple[tuple[str, ...], ...]
+) -> None:
     # RabbitMQ leaves message_stats out until something was counted.
-    counted = stats.to_json() if stats is not None else {}
+    counted = stats.to_json(groups) if stats is not None else {}
     if counted:
         found["message_stats"] = counted
 
@@ -95,7 +103,7 @@ def queue_json(info: QueueInfo, node: str, *, detailed: bool = False) -> Json:
         found.update({"leader": node, "members": [node], "online": [node]})
     if info.owner is not None:
         found["owner_pid_details"] = connection_details(info.owner.name, info.owner.peer)
-    _add_stats(found, info.stats)
+    _add_stats(found, info.stats, QUEUE_GROUPS)
     if detailed:
         found["consumer_details"] = [consumer_json(c, node) for c in info.consumer_details]
         found["deliveries"] = []
@@ -116,7 +124,7 @@ def exchange_json(info: ExchangeInfo, *, detailed: bool = False) -> Json:
         "internal": info.internal,
         "arguments": _arguments(info.arguments),
     }
-    _add_stats(found, info.stats)
+    _add_stats(found, info.stats, EXCHANGE_GROUPS)
     if detailed:
         # Per-channel and per-queue rates ("detailed" rates mode) are not kept.
         found["incoming"] = []
@@ -239,7 +247,7 @@ def channel_json(info: ChannelInfo, node: str, *, detailed: bool = False) -> Jso
         "confirm": info.confirm,
         "transactional": info.transactional,
     }
-    _add_stats(found, info.stats)
+    _add_stats(found, info.stats, CHANNEL_GROUPS)
     if detailed:
         found["consumer_details"] = [consumer_json(c, node) for c in info.consumers]
         found["deliveries"] = []

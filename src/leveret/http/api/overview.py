@@ -14,6 +14,7 @@ from aiohttp import web
 
 from leveret.broker.admin import totals
 from leveret.broker.admin.definitions import RABBIT_VERSION
+from leveret.broker.stats import CHANNEL_GROUPS
 from leveret.http.api.nodes import contexts, exchange_types
 from leveret.http.auth import caller, require_administrator, visible_vhosts
 from leveret.http.body import json_object, require_keys, text
@@ -56,7 +57,7 @@ async def overview(request: web.Request) -> web.Response:
         "rabbitmq_version": __version__,
         "cluster_name": node.cluster_name,
         "disable_stats": False,
-        "message_stats": totals.message_stats(node, vhosts).to_json(),
+        "message_stats": totals.message_stats(node, vhosts).to_json(CHANNEL_GROUPS),
         "queue_totals": message_totals_json(totals.message_totals(node, vhosts)),
         "object_totals": object_totals,
         "statistics_db_event_queue": 0,

@@ -16,6 +16,7 @@ from aiohttp import web
 from leveret.broker.access import Permission, TopicPermission, VhostInfo
 from leveret.broker.admin import totals
 from leveret.broker.admin import vhosts as admin_vhosts
+from leveret.broker.stats import CHANNEL_GROUPS
 from leveret.http.api.overview import message_totals_json
 from leveret.http.auth import require_administrator, visible_vhosts
 from leveret.http.body import json_object, optional_text, tags, text
@@ -50,7 +51,7 @@ def vhost_json(
     if messages is None:
         messages = totals.message_totals(node, [info.name])
     body.update(message_totals_json(messages))
-    body["message_stats"] = totals.message_stats(node, [info.name]).to_json()
+    body["message_stats"] = totals.message_stats(node, [info.name]).to_json(CHANNEL_GROUPS)
     return body
 
 
