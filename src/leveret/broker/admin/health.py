@@ -92,7 +92,10 @@ def listener_rows(node: ControlNode) -> list[dict[str, object]]:
 
 def alarm_rows(node: ControlNode) -> list[dict[str, object]]:
     """The alarms in force; every one is local (a node is its own cluster)."""
-    return [{"node": node.node_name, "resource": name} for name in sorted(node.alarms)]
+    return [
+        {"node": node.node_name, "resource": name, "type": "resource_limit"}
+        for name in sorted(node.alarms)
+    ]
 
 
 def settings_json(node: ControlNode) -> dict[str, object]:
