@@ -11,6 +11,7 @@ are, which is what rabbitmqctl's JSON gives for tables.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 # Column styles: how a listing's special columns print in a table.
 TABLE = "table"  # an AMQP field table, as [key, type, value] triples
 TUPLE = "tuple"  # an Erlang tuple: {0,9,1}
+ADDRESS = "address"  # an IP address as the numbers of an Erlang tuple: 127.0.0.1, ::1
 QUOTED_TYPES = ("longstr", "binary", "decimal")
 
 
@@ -31,6 +33,8 @@ def cell(value: object, style: str | None = None) -> str:
         return field_table(value)
     if style == TUPLE and isinstance(value, list):
         return "{" + ",".join(cell(item) for item in value) + "}"
+    if style == ADDRESS and isinstance(value, list):
+        return address(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -40,6 +44,12 @@ def cell(value: object, style: str | None = None) -> str:
     if isinstance(value, dict):
         return compact(value)
     return str(value)
+
+
+def address(numbers: list[Any]) -> str:
+    if len(numbers) == 4:
+        return ".".join(str(n) for n in numbers)
+    return str(ipaddress.IPv6Address(b"".join(int(n).to_bytes(2, "big") for n in numbers)))
 
 
 def field_table(triples: list[Any]) -> str:

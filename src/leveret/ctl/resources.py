@@ -12,7 +12,7 @@ import time
 
 from leveret.ctl.client import Client
 from leveret.ctl.commands import Args, Command, Output, call, command
-from leveret.ctl.render import TABLE, TUPLE
+from leveret.ctl.render import ADDRESS, TABLE, TUPLE
 
 QUEUE_COLUMNS = (
     "name", "durable", "auto_delete", "arguments", "policy", "pid", "owner_pid", "exclusive",
@@ -68,7 +68,10 @@ command(Command(
 command(Command(
     "list_connections", "Lists client connections.", info="Listing connections ...",
     columns=("user", "peer_host", "peer_port", "state"), all_columns=CONNECTION_COLUMNS,
-    streamed=True, styles={"client_properties": TABLE, "protocol": TUPLE},
+    streamed=True,
+    styles={
+        "client_properties": TABLE, "protocol": TUPLE, "host": ADDRESS, "peer_host": ADDRESS,
+    },
 ))  # fmt: skip
 command(Command(
     "list_channels", "Lists the channels of every connection.", info="Listing channels ...",

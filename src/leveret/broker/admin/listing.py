@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set, Sized
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -434,7 +435,18 @@ class _Connection:
 
 
 def _host(peer: tuple[str, int] | None) -> object:
-    return peer[0] if peer is not None else NOTHING
+    """An address as rabbitmqctl gives it: the numbers of an Erlang IP tuple, [127, 0, 0, 1]
+    (eight 16-bit groups for IPv6); the CLI's table prints it as usual."""
+    if peer is None:
+        return NOTHING
+    try:
+        address = ipaddress.ip_address(peer[0].split("%")[0])
+    except ValueError:
+        return peer[0]
+    packed = address.packed
+    if address.version == 4:
+        return list(packed)
+    return [int.from_bytes(packed[i : i + 2], "big") for i in range(0, 16, 2)]
 
 
 def _port(peer: tuple[str, int] | None) -> object:
