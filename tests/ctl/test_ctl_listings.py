@@ -194,14 +194,21 @@ def test_list_connections(broker: Served, topology: Topology) -> None:
     }  # fmt: skip
     local_port = broker.port
     assert row["name"] == f"127.0.0.1:{row['peer_port']} -> 127.0.0.1:{local_port}"
-    assert (row["host"], row["port"], row["peer_host"]) == ("127.0.0.1", local_port, "127.0.0.1")
+    # Addresses as rabbitmqctl's JSON gives them: the numbers of an Erlang IP tuple.
+    assert (row["host"], row["port"], row["peer_host"]) == (
+        [127, 0, 0, 1],
+        local_port,
+        [127, 0, 0, 1],
+    )
     properties = row["client_properties"]
     assert isinstance(properties, list)
     assert ["connection_name", "longstr", CONNECTION_NAME] in properties
     assert isinstance(row["connected_at"], int) and row["connected_at"] > 1_600_000_000_000
-    table = broker.ctl("-q", "list_connections", "vhost", "protocol", "client_properties")
+    table = broker.ctl(
+        "-q", "list_connections", "vhost", "protocol", "host", "client_properties"
+    )  # fmt: skip
     line = next(line for line in table.out.splitlines() if line.startswith(f"{VHOST}\t"))
-    assert line.split("\t")[1] == "{0,9,1}"
+    assert line.split("\t")[1:3] == ["{0,9,1}", "127.0.0.1"]
     assert f'{{"connection_name","{CONNECTION_NAME}"}}' in line
     assert '{"capabilities",[{"authentication_failure_close",true},' in line
 

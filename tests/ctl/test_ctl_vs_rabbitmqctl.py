@@ -31,12 +31,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def rabbitmqctl(*args: str, tool: str = "ctl") -> CtlResult:
+def rabbitmqctl(*args: str, tool: str = "ctl", stdin: str | None = None) -> CtlResult:
     """rabbitmqctl (tool "ctl") or rabbitmq-diagnostics (tool "diagnostics"), quiet."""
     assert RABBITMQ_DIR is not None
     proc = subprocess.run(
         [str(SCRIPT), tool, RABBITMQ_DIR, *args],
-        stdin=subprocess.DEVNULL,
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         timeout=120,
@@ -383,3 +383,33 @@ def test_health_checks(broker: Served) -> None:
         assert broker.ctl("-q", *args).code == theirs.code == 69, args
     theirs = rabbitmqctl("check_port_listener", str(rabbitmq_port()), tool="diagnostics")
     assert broker.ctl("-q", "check_port_listener", str(broker.port)).code == theirs.code == 0
+
+
+def test_definitions(broker: Served) -> None:
+    """Import from stdin (the same messages, none with -q), and the export's format: compact
+    JSON with sorted keys, nothing after it."""
+    vhost = f"diff-d-{secrets.token_hex(3)}"
+    document = json.dumps({"vhosts": [{"name": vhost}]})
+    rabbit, ours = rabbitmq_node(), leveret_node(broker)
+    try:
+        for formatter in ((), ("--formatter", "json")):
+            args = ("import_definitions", *formatter)  # no file: stdin
+            theirs = normalized(rabbitmqctl(*args, stdin=document), rabbit)
+            assert normalized(broker.ctl("-q", *args, stdin=document), ours) == theirs
+        for run in (rabbitmqctl, lambda *args: broker.ctl("-q", *args)):
+            assert vhost in run("list_vhosts").out.splitlines()
+        theirs_bad = rabbitmqctl("import_definitions", "-", stdin="{not json")
+        assert (
+            broker.ctl("-q", "import_definitions", "-", stdin="{not json").code == theirs_bad.code
+        )
+        for exported in (
+            rabbitmqctl("export_definitions", "-"),
+            broker.ctl("-q", "export_definitions", "-"),
+        ):
+            assert exported.code == 0
+            data = json.loads(exported.out)
+            assert exported.out == json.dumps(data, separators=(",", ":"), sort_keys=True)
+            assert vhost in {entry["name"] for entry in data["vhosts"]}
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+        broker.ctl("delete_vhost", vhost)

@@ -362,9 +362,9 @@ command(Command(
 
 
 def read_definitions(args: Args) -> Args:
-    """The file (``-``: stdin) is read here, on the client side: the broker's OS user may
-    not be able to read the caller's files."""
-    path = args["path"]
+    """The file (none or ``-``: stdin) is read here, on the client side: the broker's OS
+    user may not be able to read the caller's files."""
+    path = args.get("path") or "-"
     try:
         if path == "-":
             text = sys.stdin.read()
@@ -381,23 +381,40 @@ def read_definitions(args: Args) -> Args:
     return {**args, "definitions": data}
 
 
-def write_definitions(result: object, args: Args, out: TextIO) -> None:
-    text = json.dumps(result, indent=2) + "\n"
+def export_report(result: object, args: Args, output: Output) -> int:
+    """As rabbitmqctl: compact JSON with sorted keys and no newline after it, to the file
+    or (``-``) stdout; with --formatter json, stdout gets it as the message of a JSON
+    object."""
+    text = json.dumps(result, separators=(",", ":"), sort_keys=True)
     path = args["path"]
     if path == "-":
-        out.write(text)
-        return
+        if output.json:
+            output.json_line({"message": text})
+        else:
+            output.out.write(text)
+        return EX_OK
     try:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as error:
-        raise DataError(f"cannot write {path}: {error.strerror}") from None
+        output.err.write(f"Error:\ncannot write {path}: {error.strerror}\n")
+        return EX_DATAERR
+    return EX_OK
 
 
-def print_warnings(result: object, args: Args, out: TextIO) -> None:
-    """Parts of the file Leveret skipped (policies, say), one line each, on stderr."""
-    for warning in result if isinstance(result, list) else []:
-        sys.stderr.write(f"warning: {warning}\n")
+def import_report(result: Any, args: Args, output: Output) -> int:
+    """Parts of the file Leveret skipped (policies, say), one ``warning:`` line each on
+    stderr; then rabbitmqctl's confirmation. The import is complete when the command
+    returns (rabbitmqctl's only starts it)."""
+    for warning in result.get("warnings", []) if isinstance(result, dict) else []:
+        output.err.write(f"warning: {warning}\n")
+    if output.json:  # (sic: no newline after it, as rabbitmqctl)
+        output.out.write(
+            json.dumps({"node": result.get("node"), "result": "ok"}, separators=(",", ":"))
+        )
+    else:
+        output.info("Successfully imported definitions.")
+    return EX_OK
 
 
 command(Command(
@@ -407,10 +424,14 @@ command(Command(
     info=lambda args: "" if args["path"] == "-" else (
         f'Exporting definitions in JSON to a file at "{args["path"]}" ...'
     ),
-    output=write_definitions,
+    report=export_report,
 ))  # fmt: skip
 command(Command(
-    "import_definitions", "Imports a definitions file (-: stdin) in RabbitMQ's JSON format.",
-    args=("path",), prepare=read_definitions,
-    info='Importing definitions in JSON from a file at "{path}" ...', output=print_warnings,
+    "import_definitions", "Imports a definitions file (none or -: stdin) in RabbitMQ's JSON "
+    "format.", optional=("path",), prepare=read_definitions,
+    info=lambda args: (
+        "Importing definitions in JSON from standard input ..." if args["path"] in (None, "-")
+        else f'Importing definitions in JSON from a file at "{args["path"]}" ...'
+    ),
+    report=import_report,
 ))  # fmt: skip

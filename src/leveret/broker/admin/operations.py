@@ -396,5 +396,6 @@ def export_definitions(node: AdminNode, args: Args) -> object:
 
 
 @operation("import_definitions")
-def import_definitions(node: AdminNode, args: Args) -> object:
-    return definitions.import_definitions(node, mapping(args, "definitions"))
+def import_definitions(node: ControlNode, args: Args) -> object:
+    warnings = definitions.import_definitions(node, mapping(args, "definitions"))
+    return {"node": node.node_name, "warnings": warnings}
