@@ -159,8 +159,10 @@ def control_socket(parsed: Parsed) -> Path:
 def starting_broker(path: Path) -> int | None:
     """The pid of a broker that holds the data directory but has not opened its control
     socket yet (it is recovering, say); None if no broker process holds it."""
+    from leveret.server.node import DataDirLock  # (only when the broker is not reachable)
+
     try:
-        text = (path.parent / "leveret.lock").read_text().strip()
+        text = (path.parent / DataDirLock.NAME).read_text().strip()
         pid = int(text)
     except (OSError, ValueError):
         return None  # no lock file, or emptied by a broker that stopped
