@@ -4,6 +4,7 @@
 #   scripts/rabbitmq.sh start PORT DIR   start a node with AMQP on 127.0.0.1:PORT, state in DIR
 #   scripts/rabbitmq.sh stop DIR         stop the node started with that DIR
 #   scripts/rabbitmq.sh ctl DIR ARGS...  run rabbitmqctl ARGS... against that node
+#   scripts/rabbitmq.sh diagnostics DIR ARGS...  the same with rabbitmq-diagnostics
 #
 # With RABBITMQ_MANAGEMENT_PORT (and optionally RABBITMQ_PROMETHEUS_PORT) set, start also
 # enables rabbitmq_management (and rabbitmq_prometheus) on those ports of 127.0.0.1.
@@ -19,7 +20,7 @@ START_TIMEOUT=${RABBITMQ_START_TIMEOUT:-60}
 STOP_TIMEOUT=${RABBITMQ_STOP_TIMEOUT:-30}
 
 usage() {
-    echo "usage: $0 start PORT DIR | stop DIR | ctl DIR ARGS..." >&2
+    echo "usage: $0 start PORT DIR | stop DIR | ctl DIR ARGS... | diagnostics DIR ARGS..." >&2
     exit 2
 }
 
@@ -209,11 +210,11 @@ cmd_stop() {
 }
 
 cmd_ctl() {
-    local dir=$1
-    shift
+    local tool=$1 dir=$2
+    shift 2
     [ -f "$dir/nodename" ] || die "no node was started from $dir"
-    # exec'ed by as_rabbitmq, so rabbitmqctl's exit status and output are the caller's.
-    as_rabbitmq "$RABBITMQ_LIB_BIN/rabbitmqctl" -n "$(cat "$dir/nodename")" -q "$@"
+    # exec'ed by as_rabbitmq, so the tool's exit status and output are the caller's.
+    as_rabbitmq "$RABBITMQ_LIB_BIN/$tool" -n "$(cat "$dir/nodename")" -q "$@"
 }
 
 [ $# -ge 1 ] || usage
@@ -229,7 +230,12 @@ case $1 in
     ctl)
         [ $# -ge 3 ] || usage
         shift
-        cmd_ctl "$@"
+        cmd_ctl rabbitmqctl "$@"
+        ;;
+    diagnostics)
+        [ $# -ge 3 ] || usage
+        shift
+        cmd_ctl rabbitmq-diagnostics "$@"
         ;;
     *) usage ;;
 esac

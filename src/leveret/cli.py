@@ -53,6 +53,15 @@ def ctl(argv: tuple[str, ...]) -> None:
     sys.exit(run(argv))
 
 
+@main.command(cls=_RawArguments, add_help_option=False)
+def diagnostics(argv: tuple[str, ...]) -> None:
+    """Health checks and status of a running broker, as rabbitmq-diagnostics
+    (`leveret diagnostics help`; docs/ctl.md)."""
+    from leveret.ctl.main import run
+
+    sys.exit(run(argv, program="diagnostics"))
+
+
 @main.command()
 @click.option(
     "--config",

@@ -86,7 +86,12 @@ def short_dir() -> Path:
 def start_broker(data_dir: Path, env: dict[str, str] | None = None, *args: str) -> Served:
     """``leveret serve`` on a free port; returns once the control socket answers."""
     log = data_dir.parent / f"{data_dir.name}.log"
-    command = [sys.executable, "-m", "leveret", "serve", "--port", "0", *args]
+    # No HTTP listeners unless asked for (later options win): the defaults, 15672 and
+    # 15692, may be taken by another broker on this machine.
+    command = [
+        sys.executable, "-m", "leveret", "serve", "--port", "0",
+        "--management-port", "0", "--prometheus-port", "0", *args,
+    ]  # fmt: skip
     with log.open("wb") as err:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=err, env=env)
     deadline = time.monotonic() + START_TIMEOUT

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leveret.ctl.render import ADDRESS, TABLE, TUPLE, cell
 from tests.ctl.conftest import Served, run_ctl
 
 
@@ -45,3 +46,22 @@ def test_options_anywhere_and_vhost_ignored_where_unused(broker: Served) -> None
     assert before.out == after.out
     assert broker.ctl("list_users", "-p", "/", "--quiet").out == before.out
     assert broker.ctl("list_users", "--formatter=json").out.startswith("[\n")
+
+
+def test_cells_as_rabbitmqctl_prints_them() -> None:
+    """What the broker sends for tables, tuples and addresses, as table cells (the
+    differential tests compare the common cases with rabbitmqctl's own output)."""
+    arguments = [
+        ["x-match", "longstr", "all"],
+        ["n", "signedint", 1],
+        ["nested", "table", [["on", "bool", True]]],
+        ["list", "array", [["longstr", "a"], ["long", 2]]],
+    ]
+    assert (
+        cell(arguments, TABLE)
+        == '[{"x-match","all"},{"n",1},{"nested",[{"on",true}]},{"list",["a",2]}]'
+    )
+    assert cell([0, 9, 1], TUPLE) == "{0,9,1}"
+    assert cell([127, 0, 0, 1], ADDRESS) == "127.0.0.1"
+    assert cell([0, 0, 0, 0, 0, 0, 0, 1], ADDRESS) == "::1"
+    assert cell(["a", "b"]) == "[a, b]" and cell(None) == "undefined" and cell(False) == "false"

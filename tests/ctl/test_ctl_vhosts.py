@@ -169,7 +169,10 @@ def test_list_queues_exchanges_connections(broker: Served) -> None:
         for body in (b"1", b"2"):
             channel.basic_publish("", "q-list", body)
         queues = broker.ctl("list_queues", "-p", "v-list")
-        assert queues.out == "Listing queues for vhost v-list ...\nname\tmessages\nq-list\t2\n"
+        assert queues.out == (
+            "Timeout: 60.0 seconds ...\nListing queues for vhost v-list ...\n"
+            "name\tmessages\nq-list\t2\n"
+        )
         wide = broker.ctl("-q", "list_queues", "-p", "v-list", "name", "durable", "consumers")
         assert wide.out == "name\tdurable\tconsumers\nq-list\ttrue\t0\n"
         exchanges = broker.ctl("-s", "list_exchanges", "-p", "v-list").out.splitlines()

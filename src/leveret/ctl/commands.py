@@ -4,7 +4,12 @@ A command is a ``Command`` entry in ``COMMANDS``: its positional arguments (sent
 broker under those names), whether it takes ``-p VHOST``, the info line printed before it
 runs, and for a listing its columns. The broker side is the operation of the same name in
 broker/admin/operations.py. A command whose arguments need converting before they are sent
-(JSON limits, comma-separated tags) gives ``prepare``.
+(JSON limits, comma-separated tags) gives ``prepare``; one whose output depends on the
+result gives ``report``; one that makes several requests gives ``runner``.
+
+Users, vhosts, permissions and definitions are here; queues, exchanges, bindings,
+connections, channels and consumers in ``resources``; the node and its health checks in
+``diagnostics``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from leveret.ctl.client import Client, TimedOut, Unreachable
+
 Args = dict[str, Any]
+
+EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER = 0, 64, 65, 67
+EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = 69, 70, 75, 78
+
+# The refusal kinds of server/control.py (the access errors' class names) -> exit code.
+EXIT_CODES = {
+    "NoSuchUser": EX_NOUSER,
+    "NoSuchVhost": EX_DATAERR,
+    "NotFound": EX_DATAERR,
+    "InvalidArgument": EX_DATAERR,
+    "AuthenticationFailed": EX_DATAERR,
+    "BadRequest": EX_DATAERR,
+    "UnknownCommand": EX_USAGE,
+    "AlreadyExists": EX_SOFTWARE,
+    # delete_queue's refusals: rabbitmqctl exits 64 for them.
+    "QueueRefused": EX_USAGE,
+}
 
 
 class UsageError(Exception):
@@ -24,6 +48,62 @@ class UsageError(Exception):
 
 class DataError(Exception):
     """An argument the command cannot use (bad JSON...): exit 65 (EX_DATAERR)."""
+
+
+class Failed(Exception):
+    """The command failed and said why on stderr already; exit with ``code``."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class Output:
+    """Where and how a command prints."""
+
+    out: TextIO
+    err: TextIO
+    formatter: str  # "table" or "json"
+    quiet: bool  # -q, -s or JSON: no info line
+    silent: bool  # -s: no header either
+    timeout: float  # -t, seconds
+
+    @property
+    def json(self) -> bool:
+        return self.formatter == "json"
+
+    def line(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def info(self, text: str) -> None:
+        """An informational line: not with -q, -s or --formatter json."""
+        if text and not self.quiet:
+            self.line(text)
+
+    def json_line(self, value: object) -> None:
+        self.line(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def call(client: Client, name: str, args: Args, output: Output) -> Any:
+    """One request; its result. A refusal or a lost broker is printed, then Failed."""
+    try:
+        reply = client.call(name, args)
+    except Unreachable as error:
+        output.err.write(f"Error: {error}\n")
+        raise Failed(EX_UNAVAILABLE) from None
+    except TimedOut as error:
+        output.err.write(f"Error: {error}\n")
+        raise Failed(EX_TEMPFAIL) from None
+    if not reply.get("ok"):
+        text, kind = str(reply.get("error")), str(reply.get("kind"))
+        # rabbitmqctl prints its quoted "Virtual host 'v' does not exist" (delete_vhost,
+        # list_permissions) bare, every other refusal after "Error:".
+        bare = kind == "NoSuchVhost" and text.startswith("Virtual host '")
+        output.err.write(f"{text}\n" if bare else f"Error:\n{text}\n")
+        raise Failed(EXIT_CODES.get(kind, EX_SOFTWARE))
+    return reply.get("result")
 
 
 @dataclass(frozen=True)
@@ -41,16 +121,28 @@ class Command:
     # Long options taking a value ("description" for --description), sent under their names
     # with dashes made underscores; absent ones are not sent. The value is the default.
     options: dict[str, str | None] = field(default_factory=dict)
+    # Of those, the ones whose value must be a non-negative integer (sent as a number).
+    integers: tuple[str, ...] = ()
+    # Boolean options (--if-empty), sent as true or false, and their short forms
+    # ({"-e": "if-empty"}).
+    flags: tuple[str, ...] = ()
+    short_flags: dict[str, str] = field(default_factory=dict)
     # The line printed before the command runs (not with -q, -s or --formatter json),
     # formatted with the arguments.
     info: str | Callable[[Args], str] = ""
+    # "Timeout: 60.0 seconds ..." before the info line, as rabbitmqctl's list_queues.
+    timeout_line: bool = False
     # For listings: the columns shown by default, and all that may be asked for (extra
     # positionals name columns, as in rabbitmqctl); empty: not a listing.
     columns: tuple[str, ...] = ()
     all_columns: tuple[str, ...] = ()
+    # How special columns print in a table (render.TABLE, render.TUPLE).
+    styles: dict[str, str] = field(default_factory=dict)
     # Whether a listing prints its header line (rabbitmqctl's list_user_topic_permissions
     # does not).
     header: bool = True
+    # rabbitmqctl streams the listing: empty, its JSON is "[" and "]" on two lines.
+    streamed: bool = False
     # Printed on success: ``done`` (only without -q) and ``result`` (always).
     done: str = ""
     result: str = ""
@@ -59,12 +151,21 @@ class Command:
     # Prints a command's result that is not a listing (export_definitions' JSON, say),
     # given the result, the arguments and stdout.
     output: Callable[[object, Args, TextIO], None] | None = None
+    # Prints the result in full and returns the exit code (health checks, status...).
+    report: Callable[[Any, Args, Output], int] | None = None
+    # Runs the whole command with the connected client (several requests, delays).
+    runner: Callable[[Client, Args, Output], int] | None = None
+    # Waits, up to the timeout, for a broker that is starting (await_startup).
+    awaits: bool = False
+    # The default of -t, in seconds.
+    timeout: float = 60.0
 
     @property
     def usage(self) -> str:
         words = ["leveret ctl", self.name]
         if self.vhost:
             words.append("[-p <vhost>]")
+        words += [f"[--{name}]" for name in self.flags]
         words += [f"[--{name} <{name}>]" for name in self.options]
         words += [f"<{name}>" for name in self.args]
         words += [f"[<{name}>]" for name in self.optional]
@@ -257,35 +358,13 @@ command(Command(
     columns=("vhost", *TOPIC_COLUMNS), all_columns=("vhost", *TOPIC_COLUMNS), header=False,
 ))  # fmt: skip
 
-# -- queues, exchanges, connections ----------------------------------------------------------
-
-command(Command(
-    "list_queues", "Lists the queues of a vhost.", vhost=True,
-    info="Listing queues for vhost {vhost} ...", columns=("name", "messages"),
-    all_columns=(
-        "name", "messages", "messages_ready", "messages_unacknowledged", "consumers",
-        "durable", "auto_delete", "exclusive",
-    ),
-))  # fmt: skip
-command(Command(
-    "list_exchanges", "Lists the exchanges of a vhost.", vhost=True,
-    info="Listing exchanges for vhost {vhost} ...", columns=("name", "type"),
-    all_columns=("name", "type", "durable", "auto_delete", "internal"),
-))  # fmt: skip
-command(Command(
-    "list_connections", "Lists client connections.", info="Listing connections ...",
-    columns=("user", "peer_host", "peer_port", "state"),
-    all_columns=("user", "peer_host", "peer_port", "state", "vhost", "channels"),
-))  # fmt: skip
-
-
 # -- definitions -----------------------------------------------------------------------------
 
 
 def read_definitions(args: Args) -> Args:
-    """The file (``-``: stdin) is read here, on the client side: the broker's OS user may
-    not be able to read the caller's files."""
-    path = args["path"]
+    """The file (none or ``-``: stdin) is read here, on the client side: the broker's OS
+    user may not be able to read the caller's files."""
+    path = args.get("path") or "-"
     try:
         if path == "-":
             text = sys.stdin.read()
@@ -302,23 +381,40 @@ def read_definitions(args: Args) -> Args:
     return {**args, "definitions": data}
 
 
-def write_definitions(result: object, args: Args, out: TextIO) -> None:
-    text = json.dumps(result, indent=2) + "\n"
+def export_report(result: object, args: Args, output: Output) -> int:
+    """As rabbitmqctl: compact JSON with sorted keys and no newline after it, to the file
+    or (``-``) stdout; with --formatter json, stdout gets it as the message of a JSON
+    object."""
+    text = json.dumps(result, separators=(",", ":"), sort_keys=True)
     path = args["path"]
     if path == "-":
-        out.write(text)
-        return
+        if output.json:
+            output.json_line({"message": text})
+        else:
+            output.out.write(text)
+        return EX_OK
     try:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as error:
-        raise DataError(f"cannot write {path}: {error.strerror}") from None
+        output.err.write(f"Error:\ncannot write {path}: {error.strerror}\n")
+        return EX_DATAERR
+    return EX_OK
 
 
-def print_warnings(result: object, args: Args, out: TextIO) -> None:
-    """Parts of the file Leveret skipped (policies, say), one line each, on stderr."""
-    for warning in result if isinstance(result, list) else []:
-        sys.stderr.write(f"warning: {warning}\n")
+def import_report(result: Any, args: Args, output: Output) -> int:
+    """Parts of the file Leveret skipped (policies, say), one ``warning:`` line each on
+    stderr; then rabbitmqctl's confirmation. The import is complete when the command
+    returns (rabbitmqctl's only starts it)."""
+    for warning in result.get("warnings", []) if isinstance(result, dict) else []:
+        output.err.write(f"warning: {warning}\n")
+    if output.json:  # (sic: no newline after it, as rabbitmqctl)
+        output.out.write(
+            json.dumps({"node": result.get("node"), "result": "ok"}, separators=(",", ":"))
+        )
+    else:
+        output.info("Successfully imported definitions.")
+    return EX_OK
 
 
 command(Command(
@@ -328,10 +424,14 @@ command(Command(
     info=lambda args: "" if args["path"] == "-" else (
         f'Exporting definitions in JSON to a file at "{args["path"]}" ...'
     ),
-    output=write_definitions,
+    report=export_report,
 ))  # fmt: skip
 command(Command(
-    "import_definitions", "Imports a definitions file (-: stdin) in RabbitMQ's JSON format.",
-    args=("path",), prepare=read_definitions,
-    info='Importing definitions in JSON from a file at "{path}" ...', output=print_warnings,
+    "import_definitions", "Imports a definitions file (none or -: stdin) in RabbitMQ's JSON "
+    "format.", optional=("path",), prepare=read_definitions,
+    info=lambda args: (
+        "Importing definitions in JSON from standard input ..." if args["path"] in (None, "-")
+        else f'Importing definitions in JSON from a file at "{args["path"]}" ...'
+    ),
+    report=import_report,
 ))  # fmt: skip

@@ -6,36 +6,44 @@ line ("Listing users ..."), then for listings a tab-separated header and rows; `
 the info line, ``-s`` the header too, ``--formatter json`` prints rabbitmqctl's JSON.
 
 Exit codes (sysexits, as rabbitmqctl): 0 ok; 64 usage; 65 data error (no such vhost, bad
-argument, failed authentication); 67 no such user; 69 broker unreachable; 70 software
-error (and "already exists", as rabbitmqctl); 75 timeout; 78 bad configuration.
+argument, failed authentication); 67 no such user; 69 broker unreachable (or a health check
+that found a problem, as rabbitmq-diagnostics); 70 software error (and "already exists", as
+rabbitmqctl); 75 timeout; 78 bad configuration.
+
+``leveret diagnostics`` is the same program limited to the node's checks and status, as
+rabbitmq-diagnostics beside rabbitmqctl.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from leveret.ctl.client import Client, TimedOut, Unreachable
-from leveret.ctl.commands import COMMANDS, Args, Command, DataError, UsageError
+from leveret.ctl import diagnostics, resources  # noqa: F401 (they register their commands)
+from leveret.ctl.client import Client, Unreachable
+from leveret.ctl.commands import (
+    COMMANDS,
+    EX_CONFIG,
+    EX_DATAERR,
+    EX_OK,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    Args,
+    Command,
+    DataError,
+    Failed,
+    Output,
+    UsageError,
+    call,
+)
+from leveret.ctl.render import compact, print_rows
 
-EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER = 0, 64, 65, 67
-EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = 69, 70, 75, 78
-
-# The refusal kinds of server/control.py (the access errors' class names) -> exit code.
-EXIT_CODES = {
-    "NoSuchUser": EX_NOUSER,
-    "NoSuchVhost": EX_DATAERR,
-    "NotFound": EX_DATAERR,
-    "InvalidArgument": EX_DATAERR,
-    "AuthenticationFailed": EX_DATAERR,
-    "BadRequest": EX_DATAERR,
-    "UnknownCommand": EX_USAGE,
-    "AlreadyExists": EX_SOFTWARE,
-}
+# The commands of `leveret diagnostics` (the checks, status and the like).
+DIAGNOSTICS = frozenset(diagnostics.CHECKS) | {"status", "environment", "ping", "await_startup"}
 
 FORMATTERS = ("table", "json")
 # Options that take a value, with the names they are stored under.
@@ -51,6 +59,7 @@ class Parsed:
         self.positionals: list[str] = []
         self.options: dict[str, str] = {}
         self.flags: set[str] = set()
+        self.command_flags: set[str] = set()  # long names: "if-empty"
         self.help = False
 
 
@@ -58,6 +67,9 @@ def parse(argv: Sequence[str]) -> Parsed:
     """Split options from positionals; which options a command accepts is checked later."""
     parsed = Parsed()
     command_options = {f"--{name}" for cmd in COMMANDS.values() for name in cmd.options}
+    command_flags = {f"--{name}": name for cmd in COMMANDS.values() for name in cmd.flags}
+    for cmd in COMMANDS.values():
+        command_flags.update(cmd.short_flags)
     tokens = list(argv)
     i = 0
     while i < len(tokens):
@@ -77,6 +89,8 @@ def parse(argv: Sequence[str]) -> Parsed:
             parsed.options[VALUE_OPTIONS.get(name, name)] = value
         elif token in FLAGS:
             parsed.flags.add(FLAGS[token])
+        elif token in command_flags:
+            parsed.command_flags.add(command_flags[token])
         elif token in ("-h", "--help"):
             parsed.help = True
         elif token.startswith("-") and len(token) > 1:
@@ -92,6 +106,9 @@ def command_args(cmd: Command, parsed: Parsed) -> tuple[Args, list[str]]:
     for option in parsed.options:
         if option.startswith("--") and option[2:] not in cmd.options:
             raise UsageError(f"{cmd.name} takes no option {option}")
+    for flag in parsed.command_flags:
+        if flag not in cmd.flags:
+            raise UsageError(f"{cmd.name} takes no option --{flag}")
     if len(given) < len(cmd.args):
         raise UsageError("not enough arguments.")
     args: Args = dict(zip(cmd.args, given, strict=False))
@@ -108,18 +125,26 @@ def command_args(cmd: Command, parsed: Parsed) -> tuple[Args, list[str]]:
         columns, extra = extra, []
     if extra:
         raise UsageError("too many arguments.")
+    if cmd.columns:
+        args["columns"] = columns  # the broker computes only these
     if cmd.vhost:
         args["vhost"] = parsed.options.get("vhost", "/")
     for name, default in cmd.options.items():
         value = parsed.options.get(f"--{name}", default)
         if value is not None:
             args[name.replace("-", "_")] = value
+            if name in cmd.integers:
+                if not value.isdigit():
+                    raise UsageError(f"--{name} must be a non-negative integer, got '{value}'")
+                args[name.replace("-", "_")] = int(value)
+    for name in cmd.flags:
+        args[name.replace("-", "_")] = name in parsed.command_flags
     return args, columns
 
 
-def data_dir(parsed: Parsed) -> Path:
-    """The data directory ``leveret serve`` would use with the same options and environment
-    (command line > environment > config file > default)."""
+def control_socket(parsed: Parsed) -> Path:
+    """The control socket of the broker ``leveret serve`` would run with the same options
+    and environment (data dir: command line > environment > config file > default)."""
     # Imported here: `leveret ctl help` and usage errors need no settings machinery.
     from leveret.server.config import CONTROL_SOCKET
     from leveret.server.settings import resolve
@@ -131,73 +156,59 @@ def data_dir(parsed: Parsed) -> Path:
     return resolved.data_dir_path() / CONTROL_SOCKET
 
 
-def cell(value: object) -> str:
-    """A value as rabbitmqctl's table shows it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "undefined"
-    if isinstance(value, list):
-        return f"[{', '.join(cell(item) for item in value)}]"
-    if isinstance(value, dict):
-        return compact(value)
-    return str(value)
+def starting_broker(path: Path) -> int | None:
+    """The pid of a broker that holds the data directory but has not opened its control
+    socket yet (it is recovering, say); None if no broker process holds it."""
+    from leveret.server.node import DataDirLock  # (only when the broker is not reachable)
+
+    try:
+        text = (path.parent / DataDirLock.NAME).read_text().strip()
+        pid = int(text)
+    except (OSError, ValueError):
+        return None  # no lock file, or emptied by a broker that stopped
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return pid  # alive, another user's
+    except OSError:
+        return None  # killed without releasing the lock
+    return pid
 
 
-def compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def print_rows(
-    rows: list[dict[str, Any]], columns: list[str], formatter: str, silent: bool, out: TextIO
-) -> None:
-    if formatter == "json":
-        # rabbitmqctl's layout: one object a line, commas leading.
-        objects = [compact({c: row.get(c) for c in columns}) for row in rows]
-        if not objects:
-            out.write("[]\n")
-            return
-        out.write("[\n" + "".join(o + "\n" if i == 0 else f",{o}\n" for i, o in enumerate(objects)))
-        out.write("]\n")
-        return
-    if not rows:
-        return  # as rabbitmqctl: no header over nothing
-    if not silent:
-        out.write("\t".join(columns) + "\n")
-    for row in rows:
-        out.write("\t".join(cell(row.get(c)) for c in columns) + "\n")
-
-
-def usage_text() -> str:
-    width = max(len(name) for name in COMMANDS)
+def usage_text(program: str = "ctl") -> str:
+    names = [name for name in COMMANDS if program == "ctl" or name in DIAGNOSTICS]
+    width = max(len(name) for name in names)
     lines = [
-        "Usage: leveret ctl [--config FILE] [--data-dir DIR] [-q] [-s] "
-        "[--formatter table|json] <command> [<args>]",
+        f"Usage: leveret {program} [--config FILE] [--data-dir DIR] [-q] [-s] "
+        "[--formatter table|json] [-t SECONDS] <command> [<args>]",
         "",
         "Commands:",
     ]
-    lines += [f"   {name:<{width}}  {cmd.help}" for name, cmd in COMMANDS.items()]
-    lines += ["", "Run `leveret ctl help <command>` for a command's arguments."]
+    lines += [f"   {name:<{width}}  {COMMANDS[name].help}" for name in names]
+    lines += ["", f"Run `leveret {program} help <command>` for a command's arguments."]
     return "\n".join(lines)
 
 
-def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(
+    argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr, program: str = "ctl"
+) -> int:
     try:
         parsed = parse(argv)
     except UsageError as error:
-        err.write(f"Error (argument validation): {error}\n\n{usage_text()}\n")
+        err.write(f"Error (argument validation): {error}\n\n{usage_text(program)}\n")
         return EX_USAGE
     words = parsed.positionals
+    known = {n: c for n, c in COMMANDS.items() if program == "ctl" or n in DIAGNOSTICS}
     if not words or words[0] == "help" or (parsed.help and not words):
         name = words[1] if len(words) > 1 else None
-        if name is not None and name in COMMANDS:
-            out.write(f"Usage: {COMMANDS[name].usage}\n\n{COMMANDS[name].help}\n")
+        if name is not None and name in known:
+            out.write(f"Usage: {known[name].usage}\n\n{known[name].help}\n")
             return EX_OK
-        (out if words else err).write(usage_text() + "\n")
+        (out if words else err).write(usage_text(program) + "\n")
         return EX_OK if words or parsed.help else EX_USAGE
-    cmd = COMMANDS.get(words[0])
+    cmd = known.get(words[0])
     if cmd is None:
-        err.write(f"Command '{words[0]}' not found.\n\n{usage_text()}\n")
+        err.write(f"Command '{words[0]}' not found.\n\n{usage_text(program)}\n")
         return EX_USAGE
     if parsed.help:
         out.write(f"Usage: {cmd.usage}\n\n{cmd.help}\n")
@@ -207,75 +218,92 @@ def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         if formatter not in FORMATTERS:
             raise UsageError(f"--formatter must be one of {', '.join(FORMATTERS)}")
         args, columns = command_args(cmd, parsed)
-        timeout = float(parsed.options.get("timeout", "60"))
+        timeout = float(parsed.options.get("timeout", cmd.timeout))
     except (UsageError, ValueError) as error:
         err.write(f"Error (argument validation): {error}\n\nUsage: {cmd.usage}\n")
         return EX_USAGE
     try:
-        path = data_dir(parsed)
+        path = control_socket(parsed)
     except UsageError as error:
         err.write(f"Error (argument validation): {error}\n")
         return EX_USAGE
     except ValueError as error:  # SettingsError, ConfigFileError: as `leveret serve` says
         err.write(f"Error: {error}\n")
         return EX_CONFIG
+    silent = "silent" in parsed.flags
+    quiet = "quiet" in parsed.flags or silent or formatter == "json"
+    output = Output(out, err, formatter, quiet, silent, timeout)
     client = Client(path, timeout)
     try:
         # Connected before the info line, so an unreachable broker is the only thing said.
-        client.connect()
+        connect(client, path, cmd.awaits, timeout)
     except Unreachable as error:
         err.write(f"Error: {error}\n")
         return EX_UNAVAILABLE
     try:
-        return execute(client, cmd, args, columns, parsed, formatter, out, err)
+        return execute(client, cmd, args, columns, output)
+    except Failed as failure:
+        return failure.code
     finally:
         client.close()
 
 
-def execute(
-    client: Client, cmd: Command, args: Args, columns: list[str], parsed: Parsed,
-    formatter: str, out: TextIO, err: TextIO,
-) -> int:  # fmt: skip
-    quiet = "quiet" in parsed.flags or "silent" in parsed.flags or formatter == "json"
-    info = cmd.info_line(args) if not quiet and cmd.info else ""
-    if info:
-        out.write(info + "\n")
-        out.flush()
+def connect(client: Client, path: Path, awaits: bool, timeout: float) -> None:
+    """Connect; a broker still starting is waited for if ``awaits`` (await_startup), else
+    said to be starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.connect()
+            return
+        except Unreachable:
+            pid = starting_broker(path)
+            if pid is None:
+                raise
+            if not awaits or time.monotonic() >= deadline:
+                raise Unreachable(
+                    f"the broker (pid {pid}) has not fully started yet: its control socket "
+                    f"{path} is not open"
+                ) from None
+            time.sleep(0.1)
+
+
+def execute(client: Client, cmd: Command, args: Args, columns: list[str], output: Output) -> int:
+    if cmd.runner is not None:
+        return cmd.runner(client, args, output)
+    if cmd.timeout_line:
+        output.info(f"Timeout: {output.timeout:.1f} seconds ...")
+    if cmd.info:
+        output.info(cmd.info_line(args))
     try:
         request = cmd.prepare(args) if cmd.prepare is not None else args
     except DataError as error:
-        err.write(f"Error:\n{error}\n")
+        output.err.write(f"Error:\n{error}\n")
         return EX_DATAERR
-    try:
-        reply = client.call(cmd.name, request)
-    except Unreachable as error:
-        err.write(f"Error: {error}\n")
-        return EX_UNAVAILABLE
-    except TimedOut as error:
-        err.write(f"Error: {error}\n")
-        return EX_TEMPFAIL
-    if not reply.get("ok"):
-        text, kind = str(reply.get("error")), str(reply.get("kind"))
-        # rabbitmqctl prints its quoted "Virtual host 'v' does not exist" (delete_vhost,
-        # list_permissions) bare, every other refusal after "Error:".
-        bare = kind == "NoSuchVhost" and text.startswith("Virtual host '")
-        err.write(f"{text}\n" if bare else f"Error:\n{text}\n")
-        return EXIT_CODES.get(kind, EX_SOFTWARE)
-    result = reply.get("result")
+    result = call(client, cmd.name, request, output)
     if cmd.columns:
         rows = result if isinstance(result, list) else []
-        silent = "silent" in parsed.flags or not cmd.header
-        print_rows(rows, columns, formatter, silent, out)
-    else:
-        if cmd.output is not None:
-            try:
-                cmd.output(result, args, out)
-            except DataError as error:
-                err.write(f"Error:\n{error}\n")
-                return EX_DATAERR
-        message = cmd.result or ("" if quiet else cmd.done)
-        if formatter == "json" and (cmd.result or cmd.done):
-            out.write(compact({"message": cmd.result or cmd.done}) + "\n")
-        elif message:
-            out.write(message + "\n")
+        print_rows(
+            rows,
+            columns,
+            formatter=output.formatter,
+            header=not output.silent and cmd.header,
+            out=output.out,
+            styles=cmd.styles,
+            streamed=cmd.streamed,
+        )
+        return EX_OK
+    if cmd.report is not None:
+        return cmd.report(result, args, output)
+    if cmd.output is not None:
+        try:
+            cmd.output(result, args, output.out)
+        except DataError as error:
+            output.err.write(f"Error:\n{error}\n")
+            return EX_DATAERR
+    message = cmd.result or ("" if output.quiet else cmd.done)
+    if output.json and (cmd.result or cmd.done):
+        output.out.write(compact({"message": cmd.result or cmd.done}) + "\n")
+    elif message:
+        output.out.write(message + "\n")
     return EX_OK

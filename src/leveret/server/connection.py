@@ -7,6 +7,7 @@ per-method behaviour in ``leveret.server.handlers``. This module glues them to a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -70,6 +71,9 @@ LARGE_PIECE = 16384
 EVENT_BUDGET = 256
 # How long a publisher stops being read after publishing into a congested queue.
 FLOW_PAUSE = 0.005
+# Connections are numbered in accept order; administration names them by it (leveret ctl's
+# pid column), since a peer address may be reused by a later connection.
+_serials = itertools.count(1)
 
 
 class State(Enum):
@@ -89,6 +93,7 @@ class AMQPConnection(asyncio.Protocol):
         self.proto = ServerConnection(handshake_frame_limit(config), config.max_message_size)
         self.proto.channel_max = config.channel_max
         self.state = State.AWAIT_HEADER
+        self.serial = next(_serials)
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None  # the server's end, for the log

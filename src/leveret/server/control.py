@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from leveret.broker.access import AccessError
-from leveret.broker.admin.base import AdminNode, NotFound
+from leveret.broker.admin.base import NotFound
+from leveret.broker.admin.health import ControlNode
 from leveret.broker.admin.operations import OPERATIONS
 from leveret.server.config import CONTROL_SOCKET
 
@@ -41,7 +42,7 @@ def socket_path(data_dir: Path) -> Path:
     return data_dir / CONTROL_SOCKET
 
 
-def execute(node: AdminNode, request: object) -> dict[str, Any]:
+def execute(node: ControlNode, request: object) -> dict[str, Any]:
     """Run one request; the reply as a JSON-able dict. Never raises for a bad request."""
     if not isinstance(request, dict):
         return refusal("request must be a JSON object", "BadRequest")
@@ -68,7 +69,7 @@ def refusal(text: str, kind: str) -> dict[str, Any]:
 
 
 class ControlServer:
-    def __init__(self, node: AdminNode, path: Path):
+    def __init__(self, node: ControlNode, path: Path):
         self.node = node
         self.path = path
         self._server: asyncio.AbstractServer | None = None

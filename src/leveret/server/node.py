@@ -23,6 +23,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import SystemClock
 from leveret.broker.message import Message
 from leveret.broker.node_counters import NodeCounters
+from leveret.broker.queue import Queue
 from leveret.broker.stats import NodeStats
 from leveret.broker.vhost import VirtualHost
 from leveret.http.node import Listener, NodeResources, TLSFiles
@@ -36,6 +37,7 @@ from leveret.server.monitor import (
     disk_free,
     max_fds,
     open_fds,
+    queue_memory,
 )
 from leveret.server.session import Session
 from leveret.server.tls import TLSListener, build_context
@@ -433,15 +435,17 @@ class Node:
                     tls_context, lambda: AMQPConnection(self), config.handshake_timeout
                 )
                 self.ssl_port = self._tls.listen(config.ssl_host, config.ssl_port)
-            if config.data_dir is not None:
-                self._control = ControlServer(self, socket_path(config.data_dir))
-                await self._control.start()
             self._http = HttpListeners(
                 self,
                 (config.management_host, config.management_port),
                 (config.prometheus_host, config.prometheus_port),
             )
             await self._http.start()
+            # Last: once `leveret ctl` can connect, the broker is fully started (what
+            # await_startup and check_running report).
+            if config.data_dir is not None:
+                self._control = ControlServer(self, socket_path(config.data_dir))
+                await self._control.start()
         except BaseException:
             if self._http is not None:
                 await self._http.close()
@@ -479,6 +483,10 @@ class Node:
             )
         queues = (queue for vhost in self.vhosts.values() for queue in vhost.queues.values())
         return self._monitor.memory_usage(queues, list(self.connections), "memory" in self.alarms)
+
+    def queue_memory(self, queue: Queue) -> int:
+        """Bytes one queue holds in memory, as the memory alarm counts them."""
+        return queue_memory(queue)
 
     async def _watch(self) -> None:
         """Raise and clear resource alarms; cancel consumers past the consumer timeout."""

@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from leveret.broker.access import InvalidArgument
+from leveret.amqp.errors import ChannelError
+from leveret.broker.access import AccessError, InvalidArgument
 from leveret.broker.access.errors import no_such_user, no_such_vhost
-from leveret.broker.admin import definitions
+from leveret.broker.admin import closing, definitions, health, listing, queues
 from leveret.broker.admin.base import AdminNode
-from leveret.broker.admin.connections import list_connections as _list_connections
-from leveret.broker.admin.queues import list_queues as _list_queues
+from leveret.broker.admin.health import ControlNode
 
 Args = Mapping[str, Any]
-Operation = Callable[[AdminNode, Args], object]
+Operation = Callable[[ControlNode, Args], object]
 Row = dict[str, object]
 
 OPERATIONS: dict[str, Operation] = {}
@@ -55,6 +55,22 @@ def text_list(args: Args, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise InvalidArgument(f"argument '{name}' must be a list of strings")
     return list(value)
+
+
+def flag(args: Args, name: str) -> bool:
+    value = args.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"argument '{name}' must be true or false")
+    return value
+
+
+def integer(args: Args, name: str, default: int) -> int:
+    value = args.get(name, default)
+    if isinstance(value, str) and value.isdigit():  # as typed on the command line
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgument(f"argument '{name}' must be a non-negative integer")
+    return value
 
 
 def mapping(args: Args, name: str) -> dict[str, object]:
@@ -245,62 +261,130 @@ def list_user_topic_permissions(node: AdminNode, args: Args) -> list[Row]:
     ]
 
 
-# -- queues, exchanges, connections ----------------------------------------------------------
+# -- listings (columns as rabbitmqctl's: broker/admin/listing.py) -----------------------------
+
+
+def columns(args: Args) -> list[str] | None:
+    """The columns asked for; all of them if the request names none."""
+    return None if args.get("columns") is None else text_list(args, "columns")
 
 
 @operation("list_queues")
-def list_queues(node: AdminNode, args: Args) -> list[Row]:
-    vhost = text(args, "vhost")
-    if vhost not in node.vhosts:
-        return []  # rabbitmqctl lists nothing (and succeeds) for a vhost that is not there
-    return [
-        {
-            "name": q.name,
-            "messages": q.messages,
-            "messages_ready": q.messages_ready,
-            "messages_unacknowledged": q.messages_unacknowledged,
-            "consumers": q.consumers,
-            "durable": q.durable,
-            "auto_delete": q.auto_delete,
-            "exclusive": q.exclusive,
-        }
-        for q in _list_queues(node, vhost)
-    ]
+def list_queues(node: ControlNode, args: Args) -> list[Row]:
+    return listing.queue_rows(node, text(args, "vhost"), columns(args))
 
 
 @operation("list_exchanges")
-def list_exchanges(node: AdminNode, args: Args) -> list[Row]:
-    vhost = node.vhosts.get(text(args, "vhost"))
-    if vhost is None:
-        return []
-    return [
-        {
-            "name": x.name,
-            "type": x.type_name,
-            "durable": x.durable,
-            "auto_delete": x.auto_delete,
-            "internal": x.internal,
-        }
-        for x in sorted(vhost.exchanges.values(), key=lambda x: x.name)
-    ]
+def list_exchanges(node: ControlNode, args: Args) -> list[Row]:
+    return listing.exchange_rows(node, text(args, "vhost"), columns(args))
+
+
+@operation("list_bindings")
+def list_bindings(node: ControlNode, args: Args) -> list[Row]:
+    return listing.binding_rows(node, text(args, "vhost"), columns(args))
+
+
+@operation("list_consumers")
+def list_consumers(node: ControlNode, args: Args) -> list[Row]:
+    return listing.consumer_rows(node, text(args, "vhost"), columns(args))
 
 
 @operation("list_connections")
-def list_connections(node: AdminNode, args: Args) -> list[Row]:
-    rows: list[Row] = []
-    for conn in _list_connections(node):
-        host, port = conn.peer if conn.peer is not None else (None, None)
-        rows.append(
-            {
-                "user": conn.user,
-                "peer_host": host,
-                "peer_port": port,
-                "state": "running",
-                "vhost": conn.vhost,
-                "channels": conn.channels,
-            }
-        )
-    return rows
+def list_connections(node: ControlNode, args: Args) -> list[Row]:
+    return listing.connection_rows(node, columns(args))
+
+
+@operation("list_channels")
+def list_channels(node: ControlNode, args: Args) -> list[Row]:
+    return listing.channel_rows(node, columns(args))
+
+
+# -- queues and connections ------------------------------------------------------------------
+
+
+class QueueRefused(AccessError):
+    """delete_queue could not delete: rabbitmqctl's texts ("Queue not found", "Queue is in
+    use", "Queue is not empty"), which it reports with exit code 64."""
+
+
+@operation("purge_queue")
+def purge_queue(node: ControlNode, args: Args) -> Row:
+    purged = queues.purge_queue(node, text(args, "vhost"), text(args, "queue"))
+    return {"node": node.node_name, "purged": purged}
+
+
+@operation("delete_queue")
+def delete_queue(node: ControlNode, args: Args) -> Row:
+    vhost, name = text(args, "vhost"), text(args, "queue")
+    found = node.vhosts.get(vhost)
+    queue = found.queues.get(name) if found is not None else None
+    if queue is None:
+        raise QueueRefused("Queue not found")
+    # Checked here, in RabbitMQ's order, for rabbitmqctl's words rather than the AMQP ones.
+    if flag(args, "if_unused") and queue.consumers:
+        raise QueueRefused("Queue is in use")
+    if flag(args, "if_empty") and queue.message_count:
+        raise QueueRefused("Queue is not empty")
+    try:
+        deleted = queues.delete_queue(node, vhost, name)
+    except ChannelError as error:  # a durable queue whose deletion could not be stored
+        raise QueueRefused(error.reply_text) from None
+    return {"node": node.node_name, "deleted": deleted}
+
+
+@operation("close_connection")
+def close_connection(node: ControlNode, args: Args) -> Row:
+    closed = closing.close_connection(node, text(args, "connection"), text(args, "reason"))
+    return {"node": node.node_name, "closed": closed}
+
+
+@operation("close_all_connections")
+def close_all_connections(node: ControlNode, args: Args) -> Row:
+    vhost = None if flag(args, "global") else text(args, "vhost")
+    closed = closing.close_all_connections(
+        node, vhost, text(args, "reason"), integer(args, "limit", 0)
+    )
+    return {"node": node.node_name, "closed": closed}
+
+
+# -- the node: status, settings, health checks -----------------------------------------------
+
+
+@operation("ping")
+@operation("await_startup")
+@operation("check_running")
+def node_name(node: ControlNode, args: Args) -> Row:
+    """The control socket answers only once the broker has fully started (server/node.py
+    opens it last), so an answer is the whole check."""
+    return {"node": node.node_name}
+
+
+@operation("status")
+def status(node: ControlNode, args: Args) -> Row:
+    return health.status(node)
+
+
+@operation("environment")
+def environment(node: ControlNode, args: Args) -> Row:
+    return {"node": node.node_name, "settings": health.settings_json(node)}
+
+
+@operation("check_alarms")
+@operation("check_local_alarms")
+def check_alarms(node: ControlNode, args: Args) -> Row:
+    return {"node": node.node_name, "alarms": health.alarm_rows(node)}
+
+
+@operation("check_port_connectivity")
+@operation("check_port_listener")
+@operation("check_protocol_listener")
+def listeners(node: ControlNode, args: Args) -> Row:
+    return {"node": node.node_name, "listeners": health.listener_rows(node)}
+
+
+@operation("check_virtual_hosts")
+def check_virtual_hosts(node: ControlNode, args: Args) -> Row:
+    return {"node": node.node_name, "failed": health.failed_vhosts(node)}
 
 
 # -- definitions ------------------------------------------------------------------------------
@@ -312,5 +396,6 @@ def export_definitions(node: AdminNode, args: Args) -> object:
 
 
 @operation("import_definitions")
-def import_definitions(node: AdminNode, args: Args) -> object:
-    return definitions.import_definitions(node, mapping(args, "definitions"))
+def import_definitions(node: ControlNode, args: Args) -> object:
+    warnings = definitions.import_definitions(node, mapping(args, "definitions"))
+    return {"node": node.node_name, "warnings": warnings}
