@@ -78,3 +78,7 @@ def api_as(management_url: str) -> Iterator[Any]:
     yield make
     for client in clients:
         client.close()
+
+
+# Fixtures of the topology and traffic tests: pika clients, unique names, ctl.
+from .amqp_clients import amqp, broker_ctl, names  # noqa: E402, F401

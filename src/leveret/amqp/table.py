@@ -86,6 +86,10 @@ class _TaggedInt(int):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({int(self)})"
 
+    def __str__(self) -> str:
+        # Texts show the number (RabbitMQ's "received the value '5'"), the repr its type.
+        return str(int(self))
+
 
 class Int8(_TaggedInt):
     """'b': signed 8-bit integer."""

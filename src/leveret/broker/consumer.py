@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 class Consumer:
     __slots__ = (
+        "arguments",
         "channel",
         "exclusive",
         "no_ack",
@@ -43,6 +44,8 @@ class Consumer:
         self.priority = priority  # x-priority: higher-priority consumers are served first
         self.unacked = 0
         self.stream_offset: object = None  # x-stream-offset, for stream queues
+        # basic.consume's arguments as the client sent them (the management API shows them).
+        self.arguments: dict[str, object] = {}
 
     def __repr__(self) -> str:
         return f"<Consumer {self.tag!r} on {self.queue.name!r}>"

@@ -171,13 +171,6 @@ class VirtualHost:
                 raise ConnectionError_(COMMAND_INVALID, text)
             raise ChannelError(PRECONDITION_FAILED, text)
         args = dict(arguments or {})
-        alternate = args.get("alternate-exchange")
-        if alternate is not None and not isinstance(alternate, str | bytes):
-            raise ChannelError(
-                PRECONDITION_FAILED,
-                f"invalid type '{table_type_name(alternate)}' for arg 'alternate-exchange' in "
-                f"exchange '{name}' {self._where()}",
-            )
         existing = self.exchanges.get(name)
         if existing is not None:
             what = f"exchange '{name}' {self._where()}"
@@ -195,6 +188,15 @@ class VirtualHost:
         if name.startswith("amq."):
             raise ChannelError(
                 ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
+            )
+        # Checked for a new exchange only: redeclaring one is a matter of equivalence first
+        # (RabbitMQ 3.10 observed).
+        alternate = args.get("alternate-exchange")
+        if alternate is not None and not isinstance(alternate, str | bytes):
+            raise ChannelError(
+                PRECONDITION_FAILED,
+                f"invalid type '{table_type_name(alternate)}' for arg 'alternate-exchange' in "
+                f"exchange '{name}' {self._where()}",
             )
         exchange = Exchange(
             name,

@@ -5,12 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from leveret.http.api import (
+    bindings,
+    channels,
+    connections,
+    consumers,
     definitions,
+    exchanges,
     health,
     limits,
     nodes,
     overview,
     permissions,
+    queues,
     users,
     vhosts,
     whoami,
@@ -34,6 +40,12 @@ RESOURCES = (
     limits,
     definitions,
     health,
+    queues,
+    exchanges,
+    bindings,
+    connections,
+    channels,
+    consumers,
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, cast
@@ -42,6 +43,7 @@ from leveret.amqp.frames import (
     encode_method_frame,
 )
 from leveret.amqp.sasl import SASLError
+from leveret.broker.stats import GaugeRates
 from leveret.broker.vhost import VirtualHost
 from leveret.server import conn_log, handlers
 from leveret.server.access import check_channel_limit, check_vhost_open
@@ -123,6 +125,15 @@ class AMQPConnection(asyncio.Protocol):
         self.paused_by: set[str] = set()
         self.throttle = False  # set by publish when a target queue is congested
         self.dispatch_pending: set[Queue] = set()  # acks freed credit on these queues
+        # What the management API shows of the connection (RabbitMQ's connection fields).
+        self.connected_at = time.time()
+        self.auth_mechanism: str | None = None
+        self.recv_oct = 0  # octets read from the socket, and how many reads
+        self.recv_cnt = 0
+        self.send_oct = 0  # octets written, and how many writes
+        self.send_cnt = 0
+        # recv_oct/send_oct per second between samples of the statistics timer.
+        self.octet_rates = GaugeRates()
 
     def __repr__(self) -> str:
         return f"<AMQPConnection {conn_log.connection_name(self)}>"
@@ -130,6 +141,15 @@ class AMQPConnection(asyncio.Protocol):
     @property
     def closed(self) -> bool:
         return self.state is State.CLOSED
+
+    @property
+    def tls_session(self) -> tuple[str, str] | None:
+        """(protocol version, cipher suite) of a TLS connection, as OpenSSL names them."""
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        if ssl_object is None:
+            return None
+        cipher = ssl_object.cipher()
+        return (ssl_object.version() or "", cipher[0] if cipher else "")
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -168,6 +188,8 @@ class AMQPConnection(asyncio.Protocol):
             session.channel.resume()
 
     def data_received(self, data: bytes) -> None:
+        self.recv_oct += len(data)
+        self.recv_cnt += 1
         if self._drain is not None:
             self._drain.feed(len(data))
             return
@@ -451,6 +473,7 @@ class AMQPConnection(asyncio.Protocol):
                 self._silent_close()
             return
         self.user = user
+        self.auth_mechanism = mechanism
         config = self.node.config
         self.state = State.AWAIT_TUNE_OK
         self.send_method(
@@ -583,11 +606,15 @@ class AMQPConnection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(pieces)
             self._sent_since_tick = True
+            self.send_oct += sum(len(piece) for piece in pieces)
+            self.send_cnt += 1
 
     def _write_now(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
             self._sent_since_tick = True
+            self.send_oct += len(data)
+            self.send_cnt += 1
 
     # -- errors and closing ---------------------------------------------------------------
 

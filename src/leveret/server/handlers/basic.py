@@ -112,6 +112,7 @@ def consume(conn: AMQPConnection, session: Session, method: spec.BasicConsume) -
         priority=priority,
     )
     consumer.stream_offset = arguments.get("x-stream-offset")
+    consumer.arguments = arguments
     if not method.no_wait:
         conn.send_method(session.number, spec.BasicConsumeOk(consumer_tag=consumer.tag))
     queue.add_consumer(consumer)  # after consume-ok, so deliveries follow it
