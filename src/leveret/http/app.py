@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from leveret.http import ui_routes
 from leveret.http.api import (
     bindings,
     channels,
@@ -48,6 +49,7 @@ RESOURCES = (
     connections,
     channels,
     consumers,
+    ui_routes,  # the browser UI at / (static files)
 )
 
 
