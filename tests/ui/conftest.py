@@ -164,33 +164,50 @@ class Page:
         )
         return found
 
+    # Tables are read in one script call rather than one WebDriver call per cell: a
+    # page of 50 rows would otherwise cost hundreds of round trips per look.
+    _TABLE = """
+        const table = document.querySelector(`table[aria-label="${arguments[0]}"]`);
+        if (!table) return null;
+        const text = (e) => e.innerText.trim();
+        return {
+          head: [...table.tHead.rows[0].cells].map((c) => text(c).replace(/[ ↕▲▼]+$/, "")),
+          rows: [...table.tBodies[0].rows].map((r) => [...r.cells].map(text)),
+        };
+    """
+    _ROW = """
+        const table = document.querySelector(`table[aria-label="${arguments[0]}"]`);
+        return table && [...table.tBodies[0].rows].find((r) =>
+          [...r.cells].some((c) => c.innerText.trim().split("\\n")[0] === arguments[1])) || null;
+    """
+
+    def _read(self, label: str) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = self.wait(
+            lambda: self.driver.execute_script(self._TABLE, label), f"table {label!r}"
+        )
+        return found
+
     def rows(self, label: str) -> list[list[str]]:
         """The body rows of the table labelled ``label``, as cell texts."""
-        table = self.table(label)
-        return [
-            [cell.text for cell in self.find_all("td", row)]
-            for row in self.find_all("tbody tr", table)
-        ]
+        return self._read(label)["rows"]
 
     def row(self, label: str, text: str, timeout: float = WAIT) -> WebElement:
         """The row of table ``label`` with a cell whose (first line of) text is ``text``."""
-
-        def probe() -> WebElement | None:
-            for row in self.find_all(f'table[aria-label="{label}"] tbody tr'):
-                if any(cell.text.split("\n")[0] == text for cell in self.find_all("td", row)):
-                    return row
-            return None
-
-        found: WebElement = self.wait(probe, f"a row {text!r} in {label}", timeout)
+        found: WebElement = self.wait(
+            lambda: self.driver.execute_script(self._ROW, label, text),
+            f"a row {text!r} in {label}",
+            timeout,
+        )
         return found
 
-    def cell(self, label: str, row_text: str, column: str) -> str:
-        """The text in ``column`` of the row with a cell ``row_text``."""
-        headings = [
-            th.text.strip(" ↕▲▼") for th in self.find_all(f'table[aria-label="{label}"] thead th')
-        ]
-        cells = self.find_all("td", self.row(label, row_text))
-        return cells[headings.index(column)].text
+    def cell(self, label: str, row_text: str, column: str) -> str | None:
+        """The text in ``column`` of the row with a cell ``row_text`` (None: no such row)."""
+        table = self._read(label)
+        for cells in table["rows"]:
+            if any(cell.split("\n")[0] == row_text for cell in cells):
+                text: str = cells[table["head"].index(column)]
+                return text
+        return None
 
     def wait_cell(self, label: str, row_text: str, column: str, expected: str) -> None:
         self.wait(
@@ -207,10 +224,9 @@ class Page:
             return
 
         def filtered() -> bool:
-            rows = self.find_all(f'table[aria-label="{label}"] tbody tr')
-            return all(
-                self.find_all("td.empty", row) or text.lower() in row.text.lower() for row in rows
-            )
+            rows = self.rows(label)
+            empty = len(rows) == 1 and len(rows[0]) == 1  # the "nothing to show" row
+            return empty or all(text.lower() in " ".join(row).lower() for row in rows)
 
         self.wait(filtered, f"{label} filtered by {text!r}")
 

@@ -12,8 +12,24 @@ function table(label, head, rows) {
     h(
       "table",
       { "aria-label": label },
-      h("thead", {}, h("tr", {}, head.map((text) => h("th", { scope: "col" }, text || h("span", { class: "sr-only" }, "Actions"))))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "empty" }, "None."))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          head.map((text) =>
+            h("th", { scope: "col" }, text || h("span", { class: "sr-only" }, "Actions")),
+          ),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.length
+          ? rows
+          : h("tr", {}, h("td", { colspan: head.length, class: "empty" }, "None.")),
+      ),
     ),
   );
 }
@@ -44,7 +60,9 @@ function sides(fixed, values) {
 }
 
 function otherCell(p, fixed) {
-  return fixed.user ? link(p.vhost, "admin", "vhosts", p.vhost) : link(p.user, "admin", "users", p.user);
+  return fixed.user
+    ? link(p.vhost, "admin", "vhosts", p.vhost)
+    : link(p.user, "admin", "users", p.user);
 }
 
 export function permissionsPanel({ fixed, list, others }) {
@@ -53,10 +71,29 @@ export function permissionsPanel({ fixed, list, others }) {
   async function refresh() {
     const rows = await get(list);
     refill(shown, rows, () =>
-      table("Permissions", [otherLabel, "Configure", "Write", "Read", ""], rows.map((p) =>
-        h("tr", {}, h("td", {}, otherCell(p, fixed)), h("td", {}, h("code", {}, p.configure)), h("td", {}, h("code", {}, p.write)), h("td", {}, h("code", {}, p.read)),
-          h("td", {}, clearButton(`Clear permissions of ${p.user} in ${p.vhost}`, `permissions/${apiPath(p.vhost)}/${apiPath(p.user)}`, refresh))),
-      )),
+      table(
+        "Permissions",
+        [otherLabel, "Configure", "Write", "Read", ""],
+        rows.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, otherCell(p, fixed)),
+            h("td", {}, h("code", {}, p.configure)),
+            h("td", {}, h("code", {}, p.write)),
+            h("td", {}, h("code", {}, p.read)),
+            h(
+              "td",
+              {},
+              clearButton(
+                `Clear permissions of ${p.user} in ${p.vhost}`,
+                `permissions/${apiPath(p.vhost)}/${apiPath(p.user)}`,
+                refresh,
+              ),
+            ),
+          ),
+        ),
+      ),
     );
   }
   const setter = form(
@@ -65,13 +102,21 @@ export function permissionsPanel({ fixed, list, others }) {
       submit: "Set permissions",
       action: async (values) => {
         const [vhost, user] = sides(fixed, values);
-        await put(`permissions/${apiPath(vhost)}/${apiPath(user)}`, { configure: values.configure, write: values.write, read: values.read });
+        await put(`permissions/${apiPath(vhost)}/${apiPath(user)}`, {
+          configure: values.configure,
+          write: values.write,
+          read: values.read,
+        });
         toast(`Permissions of ${user} in ${vhost} set.`);
         refresh();
       },
     },
     field(otherLabel, select("other", others, others[0])),
-    field("Configure", input("configure", { value: ".*" }), "a regular expression over resource names"),
+    field(
+      "Configure",
+      input("configure", { value: ".*" }),
+      "a regular expression over resource names",
+    ),
     field("Write", input("write", { value: ".*" })),
     field("Read", input("read", { value: ".*" })),
   );
@@ -84,10 +129,29 @@ export function topicPermissionsPanel({ fixed, list, others }) {
   async function refresh() {
     const rows = await get(list);
     refill(shown, rows, () =>
-      table("Topic permissions", [otherLabel, "Exchange", "Write", "Read", ""], rows.map((p) =>
-        h("tr", {}, h("td", {}, otherCell(p, fixed)), h("td", {}, p.exchange), h("td", {}, h("code", {}, p.write)), h("td", {}, h("code", {}, p.read)),
-          h("td", {}, clearButton(`Clear topic permissions of ${p.user} in ${p.vhost}`, `topic-permissions/${apiPath(p.vhost)}/${apiPath(p.user)}`, refresh))),
-      )),
+      table(
+        "Topic permissions",
+        [otherLabel, "Exchange", "Write", "Read", ""],
+        rows.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, otherCell(p, fixed)),
+            h("td", {}, p.exchange),
+            h("td", {}, h("code", {}, p.write)),
+            h("td", {}, h("code", {}, p.read)),
+            h(
+              "td",
+              {},
+              clearButton(
+                `Clear topic permissions of ${p.user} in ${p.vhost}`,
+                `topic-permissions/${apiPath(p.vhost)}/${apiPath(p.user)}`,
+                refresh,
+              ),
+            ),
+          ),
+        ),
+      ),
     );
   }
   const setter = form(
@@ -96,7 +160,11 @@ export function topicPermissionsPanel({ fixed, list, others }) {
       submit: "Set topic permissions",
       action: async (values) => {
         const [vhost, user] = sides(fixed, values);
-        await put(`topic-permissions/${apiPath(vhost)}/${apiPath(user)}`, { exchange: values.exchange, write: values.write, read: values.read });
+        await put(`topic-permissions/${apiPath(vhost)}/${apiPath(user)}`, {
+          exchange: values.exchange,
+          write: values.write,
+          read: values.read,
+        });
         toast(`Topic permissions of ${user} in ${vhost} set.`);
         refresh();
       },
@@ -117,9 +185,23 @@ export function limitsPanel({ kind, name, limits }) {
     const rows = await get(base);
     const values = rows[0]?.value || {};
     refill(shown, values, () =>
-      table("Limits", ["Limit", "Value", ""], Object.entries(values).map(([limit, value]) =>
-        h("tr", {}, h("td", {}, limit), h("td", { class: "num" }, value), h("td", {}, clearButton(`Clear ${limit} of ${name}`, `${base}/${apiPath(limit)}`, refresh))),
-      )),
+      table(
+        "Limits",
+        ["Limit", "Value", ""],
+        Object.entries(values).map(([limit, value]) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, limit),
+            h("td", { class: "num" }, value),
+            h(
+              "td",
+              {},
+              clearButton(`Clear ${limit} of ${name}`, `${base}/${apiPath(limit)}`, refresh),
+            ),
+          ),
+        ),
+      ),
     );
   }
   const setter = form(
@@ -128,7 +210,8 @@ export function limitsPanel({ kind, name, limits }) {
       submit: "Set limit",
       action: async (values) => {
         const value = Number(values.value);
-        if (!Number.isInteger(value)) throw new Error("The limit must be a whole number (negative: no limit).");
+        if (!Number.isInteger(value))
+          throw new Error("The limit must be a whole number (negative: no limit).");
         await put(`${base}/${apiPath(values.limit)}`, { value });
         toast(`${values.limit} of ${name} set to ${value}.`);
         refresh();

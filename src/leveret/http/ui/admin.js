@@ -19,19 +19,37 @@ export function adminNav(current) {
 }
 
 function limitsTable(label, rows, nameOf, screen) {
-  const entries = rows.flatMap((row) => Object.entries(row.value).map(([limit, value]) => [nameOf(row), limit, value]));
+  const entries = rows.flatMap((row) =>
+    Object.entries(row.value).map(([limit, value]) => [nameOf(row), limit, value]),
+  );
   return h(
     "div",
     { class: "table-scroll" },
     h(
       "table",
       { "aria-label": label },
-      h("thead", {}, h("tr", {}, ["Name", "Limit", "Value"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Name", "Limit", "Value"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
       h(
         "tbody",
         {},
         entries.length
-          ? entries.map(([name, limit, value]) => h("tr", {}, h("td", {}, link(name, "admin", screen, name)), h("td", {}, limit), h("td", { class: "num" }, value)))
+          ? entries.map(([name, limit, value]) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, link(name, "admin", screen, name)),
+                h("td", {}, limit),
+                h("td", { class: "num" }, value),
+              ),
+            )
           : h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No limits set.")),
       ),
     ),
@@ -42,8 +60,22 @@ export async function limits(ctx) {
   ctx.heading("Limits", adminNav("Limits"));
   const [vhostLimits, userLimits] = await Promise.all([get("vhost-limits"), get("user-limits")]);
   ctx.main.append(
-    h("p", {}, "Set limits on a ", h("a", { href: href("admin", "vhosts") }, "virtual host"), "'s or a ", h("a", { href: href("admin", "users") }, "user"), "'s page."),
-    section("Virtual host limits", limitsTable("Virtual host limits", vhostLimits, (r) => r.vhost, "vhosts")),
-    section("User limits", limitsTable("User limits", userLimits, (r) => r.user, "users")),
+    h(
+      "p",
+      {},
+      "Set limits on a ",
+      h("a", { href: href("admin", "vhosts") }, "virtual host"),
+      "'s or a ",
+      h("a", { href: href("admin", "users") }, "user"),
+      "'s page.",
+    ),
+    section(
+      "Virtual host limits",
+      limitsTable("Virtual host limits", vhostLimits, (r) => r.vhost, "vhosts"),
+    ),
+    section(
+      "User limits",
+      limitsTable("User limits", userLimits, (r) => r.user, "users"),
+    ),
   );
 }

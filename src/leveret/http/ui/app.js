@@ -117,7 +117,8 @@ function route() {
   } else {
     Promise.resolve(screen(ctx, ...params))
       .catch((failure) => {
-        if (mine === generation) main.append(h("p", { class: "form-error", role: "alert" }, failure.message));
+        if (mine === generation)
+          main.append(h("p", { class: "form-error", role: "alert" }, failure.message));
       })
       .finally(() => {
         if (mine === generation) main.dataset.ready = "true";
@@ -150,7 +151,8 @@ async function start() {
   header.hidden = false;
   document.getElementById("whoami").textContent = me.name;
   const tags = new Set(me.tags);
-  for (const a of document.querySelectorAll("#nav a[data-tag]")) a.hidden = !tags.has(a.dataset.tag);
+  for (const a of document.querySelectorAll("#nav a[data-tag]"))
+    a.hidden = !tags.has(a.dataset.tag);
   refreshSelect.value = String(refreshInterval());
   await loadVhosts();
   restartTimer();

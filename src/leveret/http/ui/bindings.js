@@ -19,22 +19,41 @@ function bindingPath(b) {
 }
 
 function endpoint(b, side) {
-  if (side === "source") return link(exchangeLabel(b.source), "exchanges", b.vhost, exchangeSegment(b.source));
+  if (side === "source")
+    return link(exchangeLabel(b.source), "exchanges", b.vhost, exchangeSegment(b.source));
   const kind = b.destination_type === "queue" ? "queues" : "exchanges";
-  return h("span", {}, link(b.destination, kind, b.vhost, b.destination), h("small", { class: "sub" }, b.destination_type));
+  return h(
+    "span",
+    {},
+    link(b.destination, kind, b.vhost, b.destination),
+    h("small", { class: "sub" }, b.destination_type),
+  );
 }
 
 // side: which end to show ("source" on a queue's page, "destination" for an exchange's
 // outgoing bindings); `changed` runs after an unbind.
 export function bindingsTable(bindings, { label, side, changed }) {
-  const head = [side === "source" ? "From" : "To", "Routing key", "Arguments", h("span", { class: "sr-only" }, "Actions")];
+  const head = [
+    side === "source" ? "From" : "To",
+    "Routing key",
+    "Arguments",
+    h("span", { class: "sr-only" }, "Actions"),
+  ];
   return h(
     "div",
     { class: "table-scroll" },
     h(
       "table",
       { "aria-label": label },
-      h("thead", {}, h("tr", {}, head.map((text) => h("th", { scope: "col" }, text)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          head.map((text) => h("th", { scope: "col" }, text)),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -86,7 +105,17 @@ export function bindForm(vhost, fixed, changed) {
   const controls = fromQueuePage
     ? [field("From exchange", input("other", { required: true }))]
     : [
-        field("To", select("kind", [["q", "queue"], ["e", "exchange"]], "q")),
+        field(
+          "To",
+          select(
+            "kind",
+            [
+              ["q", "queue"],
+              ["e", "exchange"],
+            ],
+            "q",
+          ),
+        ),
         field("Destination name", input("other", { required: true })),
       ];
   return form(
@@ -98,10 +127,13 @@ export function bindForm(vhost, fixed, changed) {
         const [source, kind, destination] = fromQueuePage
           ? [values.other, "q", fixed.queue]
           : [fixed.source, values.kind, values.other];
-        await post(`bindings/${apiPath(vhost)}/e/${apiPath(source)}/${kind}/${apiPath(destination)}`, {
-          routing_key: values.routing_key,
-          arguments: args.value(),
-        });
+        await post(
+          `bindings/${apiPath(vhost)}/e/${apiPath(source)}/${kind}/${apiPath(destination)}`,
+          {
+            routing_key: values.routing_key,
+            arguments: args.value(),
+          },
+        );
         toast(`Bound ${exchangeLabel(source)} to ${destination}.`);
         element.reset();
         args.reset();

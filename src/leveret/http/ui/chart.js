@@ -35,14 +35,25 @@ export function lineChart({ title, series, format, capacity = 120, samples = [] 
     "ul",
     { class: "legend" },
     series.map((s, i) =>
-      h("li", {}, h("span", { class: `swatch c${i}`, "aria-hidden": "true" }), `${s.label} `, values[i]),
+      h(
+        "li",
+        {},
+        h("span", { class: `swatch c${i}`, "aria-hidden": "true" }),
+        `${s.label} `,
+        values[i],
+      ),
     ),
   );
   const element = h("figure", { class: "chart" }, h("figcaption", {}, title), plot, legend);
 
   function draw() {
     const width = Math.max(plot.clientWidth || 0, 240);
-    const chart = svg("svg", { width, height: HEIGHT, viewBox: `0 0 ${width} ${HEIGHT}`, role: "img" });
+    const chart = svg("svg", {
+      width,
+      height: HEIGHT,
+      viewBox: `0 0 ${width} ${HEIGHT}`,
+      role: "img",
+    });
     const latest = samples.at(-1)?.[1] || {};
     chart.setAttribute(
       "aria-label",
@@ -50,16 +61,25 @@ export function lineChart({ title, series, format, capacity = 120, samples = [] 
     );
     const innerW = width - PAD.left - PAD.right;
     const innerH = HEIGHT - PAD.top - PAD.bottom;
-    const top = niceMax(Math.max(0, ...samples.flatMap(([, v]) => series.map((s) => v[s.key] || 0))));
+    const top = niceMax(
+      Math.max(0, ...samples.flatMap(([, v]) => series.map((s) => v[s.key] || 0))),
+    );
     for (const fraction of [0, 0.5, 1]) {
       const y = PAD.top + innerH * (1 - fraction);
-      chart.append(svg("line", { x1: PAD.left, x2: width - PAD.right, y1: y, y2: y, class: "grid" }));
+      chart.append(
+        svg("line", { x1: PAD.left, x2: width - PAD.right, y1: y, y2: y, class: "grid" }),
+      );
       const label = svg("text", { x: PAD.left - 6, y: y + 4, class: "axis", "text-anchor": "end" });
       label.textContent = shortNumber(top * fraction);
       chart.append(label);
     }
     if (samples.length < 2) {
-      const note = svg("text", { x: PAD.left + innerW / 2, y: PAD.top + innerH / 2, class: "axis", "text-anchor": "middle" });
+      const note = svg("text", {
+        x: PAD.left + innerW / 2,
+        y: PAD.top + innerH / 2,
+        class: "axis",
+        "text-anchor": "middle",
+      });
       note.textContent = "collecting samples…";
       chart.append(note);
     } else {

@@ -2,7 +2,20 @@
 // button that sends the client a reason (DELETE with X-Reason: connection.close 320).
 import { apiPath, del, get } from "./api.js";
 import { channelColumns } from "./channels.js";
-import { bytes, count, duration, facts, h, href, json, link, refill, section, toast, when } from "./dom.js";
+import {
+  bytes,
+  count,
+  duration,
+  facts,
+  h,
+  href,
+  json,
+  link,
+  refill,
+  section,
+  toast,
+  when,
+} from "./dom.js";
 import { field, form, input } from "./forms.js";
 import { pagedTable } from "./table.js";
 
@@ -23,16 +36,44 @@ function octetRate(c, key) {
 export function list(ctx) {
   ctx.heading("Connections");
   const columns = [
-    { label: "Name", sort: "name", value: (c) => h("span", {}, link(c.user_provided_name || c.name, "connections", c.name), c.user_provided_name ? h("small", { class: "sub" }, c.name) : null) },
+    {
+      label: "Name",
+      sort: "name",
+      value: (c) =>
+        h(
+          "span",
+          {},
+          link(c.user_provided_name || c.name, "connections", c.name),
+          c.user_provided_name ? h("small", { class: "sub" }, c.name) : null,
+        ),
+    },
     !ctx.vhost && { label: "Virtual host", sort: "vhost", value: (c) => c.vhost },
     { label: "User", sort: "user", value: (c) => c.user },
-    { label: "State", sort: "state", value: (c) => h("span", { class: `state ${c.state}` }, c.state) },
+    {
+      label: "State",
+      sort: "state",
+      value: (c) => h("span", { class: `state ${c.state}` }, c.state),
+    },
     { label: "TLS", sort: "ssl", value: tls },
     { label: "Client", sort: "client_properties.product", value: client },
     { label: "Channels", sort: "channels", num: true, value: (c) => count(c.channels) },
-    { label: "From client", sort: "recv_oct_details.rate", num: true, value: (c) => octetRate(c, "recv_oct") },
-    { label: "To client", sort: "send_oct_details.rate", num: true, value: (c) => octetRate(c, "send_oct") },
-    { label: "Connected", sort: "connected_at", value: (c) => (c.connected_at ? duration(Date.now() - c.connected_at) : "–") },
+    {
+      label: "From client",
+      sort: "recv_oct_details.rate",
+      num: true,
+      value: (c) => octetRate(c, "recv_oct"),
+    },
+    {
+      label: "To client",
+      sort: "send_oct_details.rate",
+      num: true,
+      value: (c) => octetRate(c, "send_oct"),
+    },
+    {
+      label: "Connected",
+      sort: "connected_at",
+      value: (c) => (c.connected_at ? duration(Date.now() - c.connected_at) : "–"),
+    },
   ].filter(Boolean);
   const table = pagedTable({
     id: "connections",
@@ -68,7 +109,10 @@ export async function page(ctx, name) {
         location.hash = href("connections");
       },
     },
-    field("Reason sent to the client", input("reason", { value: "Closed via management UI", maxlength: 200 })),
+    field(
+      "Reason sent to the client",
+      input("reason", { value: "Closed via management UI", maxlength: 200 }),
+    ),
   );
   ctx.main.append(
     h("p", { class: "subtitle" }, name),

@@ -16,10 +16,16 @@ export async function page(ctx, vhost, name) {
     ctx.main,
     h("p", { class: "subtitle" }, `in virtual host ${vhost}`),
     section("Details", details),
-    section("Bindings from this exchange", outgoing, actual ? bindForm(vhost, { source: actual }, refresh) : null),
+    section(
+      "Bindings from this exchange",
+      outgoing,
+      actual ? bindForm(vhost, { source: actual }, refresh) : null,
+    ),
     section("Bindings to this exchange", incoming),
     section("Publish a message", publishForm(path)),
-    actual && !actual.startsWith("amq.") ? section("Delete", deleteForm(vhost, actual, path)) : null,
+    actual && !actual.startsWith("amq.")
+      ? section("Delete", deleteForm(vhost, actual, path))
+      : null,
   );
 
   async function refresh() {
@@ -41,16 +47,36 @@ export async function page(ctx, vhost, name) {
     );
     refill(outgoing, from, () =>
       from
-        ? bindingsTable(from, { label: "Bindings from this exchange", side: "destination", changed: refresh })
-        : h("p", {}, "The default exchange routes to the queue named by the routing key; every queue is bound to it."),
+        ? bindingsTable(from, {
+            label: "Bindings from this exchange",
+            side: "destination",
+            changed: refresh,
+          })
+        : h(
+            "p",
+            {},
+            "The default exchange routes to the queue named by the routing key; every queue is bound to it.",
+          ),
     );
-    refill(incoming, to, () => bindingsTable(to, { label: "Bindings to this exchange", side: "source", changed: refresh }));
+    refill(incoming, to, () =>
+      bindingsTable(to, { label: "Bindings to this exchange", side: "source", changed: refresh }),
+    );
   }
   await refresh();
   ctx.every(refresh);
 }
 
-const PROPERTIES = ["content_type", "content_encoding", "correlation_id", "reply_to", "expiration", "message_id", "type", "app_id", "user_id"];
+const PROPERTIES = [
+  "content_type",
+  "content_encoding",
+  "correlation_id",
+  "reply_to",
+  "expiration",
+  "message_id",
+  "type",
+  "app_id",
+  "user_id",
+];
 
 function publishForm(path) {
   const headers = argumentsEditor("Headers");
@@ -60,7 +86,10 @@ function publishForm(path) {
       label: "Publish a message",
       submit: "Publish message",
       action: async (values) => {
-        const properties = { delivery_mode: Number(values.delivery_mode), headers: headers.value() };
+        const properties = {
+          delivery_mode: Number(values.delivery_mode),
+          headers: headers.value(),
+        };
         for (const key of PROPERTIES) if (values[key]) properties[key] = values[key];
         if (values.priority) properties.priority = Number(values.priority);
         const reply = await post(`${path}/publish`, {
@@ -69,21 +98,48 @@ function publishForm(path) {
           payload_encoding: values.payload_encoding,
           properties,
         });
-        result.textContent = reply.routed ? "Message published." : "Message published, but not routed to any queue.";
+        result.textContent = reply.routed
+          ? "Message published."
+          : "Message published, but not routed to any queue.";
         result.className = reply.routed ? "result ok" : "result warn";
       },
     },
     field("Routing key", input("routing_key")),
-    field("Delivery mode", select("delivery_mode", [["1", "1 – non-persistent"], ["2", "2 – persistent"]], "1")),
+    field(
+      "Delivery mode",
+      select(
+        "delivery_mode",
+        [
+          ["1", "1 – non-persistent"],
+          ["2", "2 – persistent"],
+        ],
+        "1",
+      ),
+    ),
     headers,
     h(
       "details",
       { class: "more" },
       h("summary", {}, "Properties"),
-      h("div", { class: "grid" }, PROPERTIES.map((key) => field(key, input(key))), field("priority", input("priority", { type: "number", min: 0, max: 255 }))),
+      h(
+        "div",
+        { class: "grid" },
+        PROPERTIES.map((key) => field(key, input(key))),
+        field("priority", input("priority", { type: "number", min: 0, max: 255 })),
+      ),
     ),
     field("Payload", h("textarea", { name: "payload", rows: 4 })),
-    field("Payload encoding", select("payload_encoding", [["string", "String"], ["base64", "Base64"]], "string")),
+    field(
+      "Payload encoding",
+      select(
+        "payload_encoding",
+        [
+          ["string", "String"],
+          ["base64", "Base64"],
+        ],
+        "string",
+      ),
+    ),
   );
   element.append(result);
   return element;

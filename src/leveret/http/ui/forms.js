@@ -4,7 +4,13 @@ import { h, toast } from "./dom.js";
 
 // A control with its visible label (the label wraps it, so no id is needed).
 export function field(label, control, hint) {
-  return h("label", { class: "field" }, h("span", {}, label), control, hint && h("small", {}, hint));
+  return h(
+    "label",
+    { class: "field" },
+    h("span", {}, label),
+    control,
+    hint && h("small", {}, hint),
+  );
 }
 
 export function input(name, props = {}) {
@@ -150,7 +156,11 @@ export function argumentsEditor(legend, suggestions = []) {
     h(
       "div",
       { class: "arg-tools" },
-      h("button", { type: "button", onclick: () => addRow().querySelector(".arg-key").focus() }, "Add row"),
+      h(
+        "button",
+        { type: "button", onclick: () => addRow().querySelector(".arg-key").focus() },
+        "Add row",
+      ),
       shortcuts,
     ),
   );

@@ -2,7 +2,18 @@
 // and alarms, and definitions export/import.
 import { apiPath, get, post, vhostNames } from "./api.js";
 import { lineChart } from "./chart.js";
-import { bytes, count, duration, facts, h, rate, replace, section, statRate, toast } from "./dom.js";
+import {
+  bytes,
+  count,
+  duration,
+  facts,
+  h,
+  rate,
+  replace,
+  section,
+  statRate,
+  toast,
+} from "./dom.js";
 import { field, form, select } from "./forms.js";
 
 // Histories kept across visits to the overview (until the tab closes).
@@ -63,11 +74,20 @@ export async function render(ctx) {
     replace(
       totals,
       TOTALS.map(([label, value, target]) =>
-        h(target ? "a" : "div", { class: "card", href: target }, h("span", { class: "card-label" }, label), h("strong", { "data-total": label }, count(value(o)))),
+        h(
+          target ? "a" : "div",
+          { class: "card", href: target },
+          h("span", { class: "card-label" }, label),
+          h("strong", { "data-total": label }, count(value(o))),
+        ),
       ),
     );
     const q = o.queue_totals || {};
-    queued.push({ ready: q.messages_ready || 0, unacked: q.messages_unacknowledged || 0, total: q.messages || 0 });
+    queued.push({
+      ready: q.messages_ready || 0,
+      unacked: q.messages_unacknowledged || 0,
+      total: q.messages || 0,
+    });
     rates.push({
       publish: statRate(o, "publish") || 0,
       deliver: statRate(o, "deliver_get") || 0,
@@ -83,12 +103,19 @@ export async function render(ctx) {
 
 function showAlarms(region, n) {
   const raised = [];
-  if (n?.mem_alarm) raised.push(`Memory alarm: ${bytes(n.mem_used)} used, limit ${bytes(n.mem_limit)}.`);
-  if (n?.disk_free_alarm) raised.push(`Disk alarm: ${bytes(n.disk_free)} free, limit ${bytes(n.disk_free_limit)}.`);
+  if (n?.mem_alarm)
+    raised.push(`Memory alarm: ${bytes(n.mem_used)} used, limit ${bytes(n.mem_limit)}.`);
+  if (n?.disk_free_alarm)
+    raised.push(`Disk alarm: ${bytes(n.disk_free)} free, limit ${bytes(n.disk_free_limit)}.`);
   replace(
     region,
     raised.length
-      ? h("div", { class: "alarm", role: "alert" }, h("strong", {}, "Publishers are blocked. "), raised.join(" "))
+      ? h(
+          "div",
+          { class: "alarm", role: "alert" },
+          h("strong", {}, "Publishers are blocked. "),
+          raised.join(" "),
+        )
       : null,
   );
 }
@@ -101,18 +128,62 @@ function nodeFacts(o, n) {
   const listeners = h(
     "table",
     { class: "compact", "aria-label": "Listeners" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Protocol"), h("th", { scope: "col" }, "Address"), h("th", { scope: "col", class: "num" }, "Port"))),
-    h("tbody", {}, (o.listeners || []).map((l) => h("tr", {}, h("td", {}, l.protocol), h("td", {}, l.ip_address), h("td", { class: "num" }, l.port)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Protocol"),
+        h("th", { scope: "col" }, "Address"),
+        h("th", { scope: "col", class: "num" }, "Port"),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      (o.listeners || []).map((l) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, l.protocol),
+          h("td", {}, l.ip_address),
+          h("td", { class: "num" }, l.port),
+        ),
+      ),
+    ),
   );
-  if (!n) return [facts([["Node", o.node], ["Version", `${o.product_name} ${o.product_version}`]]), listeners];
+  if (!n)
+    return [
+      facts([
+        ["Node", o.node],
+        ["Version", `${o.product_name} ${o.product_version}`],
+      ]),
+      listeners,
+    ];
   return [
     facts([
       ["Node", o.node],
       ["Cluster", o.cluster_name],
       ["Version", `${o.product_name} ${o.product_version}`],
       ["Uptime", duration(n.uptime)],
-      ["Memory", h("span", {}, meter(n.mem_used, n.mem_limit, "Memory used against the high watermark"), ` ${bytes(n.mem_used)} of ${bytes(n.mem_limit)} high watermark`)],
-      ["Disk free", h("span", { class: n.disk_free_alarm ? "bad" : "" }, `${bytes(n.disk_free)} (limit ${bytes(n.disk_free_limit)})`)],
+      [
+        "Memory",
+        h(
+          "span",
+          {},
+          meter(n.mem_used, n.mem_limit, "Memory used against the high watermark"),
+          ` ${bytes(n.mem_used)}, watermark ${bytes(n.mem_limit)}`,
+        ),
+      ],
+      [
+        "Disk free",
+        h(
+          "span",
+          { class: n.disk_free_alarm ? "bad" : "" },
+          `${bytes(n.disk_free)} (limit ${bytes(n.disk_free_limit)})`,
+        ),
+      ],
       ["File descriptors", `${count(n.fd_used)} of ${count(n.fd_total)}`],
       ["Sockets", `${count(n.sockets_used)} of ${count(n.sockets_total)}`],
       ["Processors", n.processors],
@@ -147,7 +218,12 @@ async function definitions(ctx) {
     },
     field("Export from", select("scope", scopes, "")),
   );
-  const file = h("input", { type: "file", name: "file", accept: ".json,application/json", required: true });
+  const file = h("input", {
+    type: "file",
+    name: "file",
+    accept: ".json,application/json",
+    required: true,
+  });
   const importer = form(
     {
       label: "Import definitions",

@@ -4,7 +4,21 @@ import { apiPath, del, get, post } from "./api.js";
 import { bindForm, bindingsTable } from "./bindings.js";
 import { lineChart } from "./chart.js";
 import { consumersTable } from "./channels.js";
-import { add, bytes, count, facts, h, href, json, rate, refill, replace, section, statRate, toast } from "./dom.js";
+import {
+  add,
+  bytes,
+  count,
+  facts,
+  h,
+  href,
+  json,
+  rate,
+  refill,
+  replace,
+  section,
+  statRate,
+  toast,
+} from "./dom.js";
 import { features } from "./exchanges.js";
 import { actionButton, checkbox, field, form, input, select } from "./forms.js";
 
@@ -39,7 +53,11 @@ export async function page(ctx, vhost, name) {
       "div",
       { class: "columns" },
       section("Move messages", moveForm(path, refresh)),
-      section("Purge", h("p", {}, "Remove every ready message (unacknowledged ones stay with their consumers)."), purgeButton(path, name, refresh)),
+      section(
+        "Purge",
+        h("p", {}, "Remove every ready message (unacknowledged ones stay with their consumers)."),
+        purgeButton(path, name, refresh),
+      ),
       section("Delete", deleteForm(path, name)),
     ),
   );
@@ -58,10 +76,18 @@ export async function page(ctx, vhost, name) {
         ["Unacked", h("span", { "data-field": "unacked" }, count(q.messages_unacknowledged))],
         ["Total", count(q.messages)],
         ["Message bytes", bytes(q.message_bytes)],
-        ["Paged out", q.messages_paged_out ? `${count(q.messages_paged_out)} (${bytes(q.message_bytes_paged_out)})` : null],
+        [
+          "Paged out",
+          q.messages_paged_out
+            ? `${count(q.messages_paged_out)} (${bytes(q.message_bytes_paged_out)})`
+            : null,
+        ],
         ["Memory", bytes(q.memory)],
         ["Consumers", h("span", { "data-field": "consumers" }, count(q.consumers))],
-        ["Consumer capacity", q.consumers ? `${Math.round((q.consumer_capacity || 0) * 100)}%` : null],
+        [
+          "Consumer capacity",
+          q.consumers ? `${Math.round((q.consumer_capacity || 0) * 100)}%` : null,
+        ],
         ["Incoming", rate(statRate(q, "publish"))],
         ["Deliver", rate(statRate(q, "deliver_get"))],
         ["Ack", rate(statRate(q, "ack"))],
@@ -69,8 +95,12 @@ export async function page(ctx, vhost, name) {
         ["Exclusive owner", q.owner_pid_details?.name],
       ]),
     );
-    refill(consumers, q.consumer_details || [], (list) => consumersTable(list, { showQueue: false }));
-    refill(bindings, bound, (list) => bindingsTable(list, { label: "Bindings of this queue", side: "source", changed: refresh }));
+    refill(consumers, q.consumer_details || [], (list) =>
+      consumersTable(list, { showQueue: false }),
+    );
+    refill(bindings, bound, (list) =>
+      bindingsTable(list, { label: "Bindings of this queue", side: "source", changed: refresh }),
+    );
   }
   await refresh();
   ctx.every(refresh);
@@ -108,16 +138,38 @@ function getForm(path) {
       submit: "Get messages",
       className: "stack",
       action: async (values) => {
-        const body = { count: Number(values.count) || 1, ackmode: values.ackmode, encoding: values.encoding };
+        const body = {
+          count: Number(values.count) || 1,
+          ackmode: values.ackmode,
+          encoding: values.encoding,
+        };
         if (values.truncate) body.truncate = Number(values.truncate);
         const got = await post(`${path}/get`, body);
-        replace(results, got.length ? got.map(shownMessage) : h("p", { class: "empty" }, "The queue has no ready messages."));
+        replace(
+          results,
+          got.length
+            ? got.map(shownMessage)
+            : h("p", { class: "empty" }, "The queue has no ready messages."),
+        );
       },
     },
     field("Ack mode", select("ackmode", ACK_MODES, "ack_requeue_true")),
-    field("Encoding", select("encoding", [["auto", "Auto (text if it is UTF-8)"], ["base64", "Base64"]], "auto")),
+    field(
+      "Encoding",
+      select(
+        "encoding",
+        [
+          ["auto", "Auto (text if it is UTF-8)"],
+          ["base64", "Base64"],
+        ],
+        "auto",
+      ),
+    ),
     field("Messages", input("count", { type: "number", min: 1, value: "1" })),
-    field("Truncate payloads to", input("truncate", { type: "number", min: 0, placeholder: "bytes (optional)" })),
+    field(
+      "Truncate payloads to",
+      input("truncate", { type: "number", min: 0, placeholder: "bytes (optional)" }),
+    ),
   );
   return [element, results];
 }
@@ -133,7 +185,11 @@ function moveForm(path, changed) {
         changed();
       },
     },
-    h("p", {}, "Moves the messages ready now to another queue of this virtual host, properties unchanged."),
+    h(
+      "p",
+      {},
+      "Moves the messages ready now to another queue of this virtual host, properties unchanged.",
+    ),
     field("Destination queue", input("destination", { required: true })),
   );
 }
@@ -154,12 +210,19 @@ function deleteForm(path, name) {
       danger: true,
       action: async ({ if_unused, if_empty }) => {
         if (!window.confirm(`Delete queue ${name}?`)) return;
-        const query = [if_unused && "if-unused=true", if_empty && "if-empty=true"].filter(Boolean).join("&");
+        const query = [if_unused && "if-unused=true", if_empty && "if-empty=true"]
+          .filter(Boolean)
+          .join("&");
         await del(query ? `${path}?${query}` : path);
         toast(`Queue ${name} deleted.`);
         location.hash = href("queues");
       },
     },
-    h("div", { class: "checks" }, checkbox("Only if it has no consumers", "if_unused"), checkbox("Only if it is empty", "if_empty")),
+    h(
+      "div",
+      { class: "checks" },
+      checkbox("Only if it has no consumers", "if_unused"),
+      checkbox("Only if it is empty", "if_empty"),
+    ),
   );
 }

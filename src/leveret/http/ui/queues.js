@@ -16,21 +16,45 @@ export async function list(ctx) {
       { label: "Name", sort: "name", value: (q) => link(q.name, "queues", q.vhost, q.name) },
       !ctx.vhost && { label: "Virtual host", sort: "vhost", value: (q) => q.vhost },
       { label: "Type", sort: "type", value: (q) => q.type },
+      { label: "Ready", sort: "messages_ready", num: true, value: (q) => count(q.messages_ready) },
+      {
+        label: "Unacked",
+        sort: "messages_unacknowledged",
+        num: true,
+        value: (q) => count(q.messages_unacknowledged),
+      },
+      { label: "Total", sort: "messages", num: true, value: (q) => count(q.messages) },
+      {
+        label: "Incoming",
+        sort: "message_stats.publish_details.rate",
+        num: true,
+        value: (q) => rate(statRate(q, "publish")),
+      },
+      {
+        label: "Deliver",
+        sort: "message_stats.deliver_get_details.rate",
+        num: true,
+        value: (q) => rate(statRate(q, "deliver_get")),
+      },
+      {
+        label: "Ack",
+        sort: "message_stats.ack_details.rate",
+        num: true,
+        value: (q) => rate(statRate(q, "ack")),
+      },
+      { label: "Consumers", sort: "consumers", num: true, value: (q) => count(q.consumers) },
+      {
+        label: "State",
+        sort: "state",
+        value: (q) => h("span", { class: `state ${q.state}` }, q.state),
+      },
       { label: "Features", value: features },
       { label: "Policy", sort: "policy", value: (q) => q.policy || "" },
-      { label: "State", sort: "state", value: (q) => h("span", { class: `state ${q.state}` }, q.state) },
-      { label: "Ready", sort: "messages_ready", num: true, value: (q) => count(q.messages_ready) },
-      { label: "Unacked", sort: "messages_unacknowledged", num: true, value: (q) => count(q.messages_unacknowledged) },
-      { label: "Total", sort: "messages", num: true, value: (q) => count(q.messages) },
-      { label: "Incoming", sort: "message_stats.publish_details.rate", num: true, value: (q) => rate(statRate(q, "publish")) },
-      { label: "Deliver", sort: "message_stats.deliver_get_details.rate", num: true, value: (q) => rate(statRate(q, "deliver_get")) },
-      { label: "Ack", sort: "message_stats.ack_details.rate", num: true, value: (q) => rate(statRate(q, "ack")) },
-      { label: "Consumers", sort: "consumers", num: true, value: (q) => count(q.consumers) },
     ].filter(Boolean),
   });
   ctx.main.append(table.element);
   ctx.every(table.refresh);
-  ctx.main.append(section("Add a queue", await declareForm(ctx, table.refresh)));
+  ctx.main.append(section("Add a queue", await declareForm(ctx, table.reload)));
 }
 
 // Arguments RabbitMQ users reach for most, offered as shortcuts in the editor.
@@ -69,9 +93,21 @@ async function declareForm(ctx, changed) {
       },
     },
     field("Virtual host", select("vhost", vhosts, ctx.vhost || vhosts[0])),
-    field("Type", select("type", [["default", "Default for the virtual host"], "classic", "quorum", "stream"], "default")),
+    field(
+      "Type",
+      select(
+        "type",
+        [["default", "Default for the virtual host"], "classic", "quorum", "stream"],
+        "default",
+      ),
+    ),
     field("Name", input("name", { required: true })),
-    h("div", { class: "checks" }, checkbox("Durable", "durable", true), checkbox("Auto-delete", "auto_delete")),
+    h(
+      "div",
+      { class: "checks" },
+      checkbox("Durable", "durable", true),
+      checkbox("Auto-delete", "auto_delete"),
+    ),
     args,
   );
 }

@@ -10,10 +10,21 @@ const remembered = new Map();
 // columns: [{ label, sort (the API's field, dotted; omit when not sortable), value(item)
 // (text or a node), num (right-aligned) }]; path(): the API list path, read at each load.
 export function pagedTable({ id, label, path, columns, empty = "Nothing to show." }) {
-  const state = remembered.get(id) || { page: 1, pageSize: 50, sort: "", reverse: false, name: "", regex: false };
+  const state = remembered.get(id) || {
+    page: 1,
+    pageSize: 50,
+    sort: "",
+    reverse: false,
+    name: "",
+    regex: false,
+  };
   remembered.set(id, state);
 
-  const filter = h("input", { type: "search", value: state.name, "aria-label": `Filter ${label} by name` });
+  const filter = h("input", {
+    type: "search",
+    value: state.name,
+    "aria-label": `Filter ${label} by name`,
+  });
   const regex = h("input", { type: "checkbox", checked: state.regex });
   const summary = h("span", { class: "summary", role: "status" });
   const headRow = h("tr");
@@ -32,7 +43,11 @@ export function pagedTable({ id, label, path, columns, empty = "Nothing to show.
     const th = h("th", { scope: "col", class: column.num ? "num" : "" });
     if (column.sort) {
       th.append(
-        h("button", { type: "button", class: "sort", onclick: () => sortBy(column.sort) }, column.label),
+        h(
+          "button",
+          { type: "button", class: "sort", onclick: () => sortBy(column.sort) },
+          column.label,
+        ),
       );
     } else {
       th.append(column.label);
@@ -68,6 +83,16 @@ export function pagedTable({ id, label, path, columns, empty = "Nothing to show.
   );
 
   let loading = null;
+  let cost = 0; // ms the last load took, and when it finished
+  let finished = 0;
+
+  // The refresh tick: skipped while the last load was recent compared with its cost, so
+  // a list that takes the broker a second to build (tens of thousands of queues) is asked
+  // for at most every ten seconds, whatever the refresh interval.
+  function refresh() {
+    if (Date.now() - finished >= cost * 10) load();
+  }
+
   async function load() {
     const query = {
       page: state.page,
@@ -77,9 +102,12 @@ export function pagedTable({ id, label, path, columns, empty = "Nothing to show.
       sort: state.sort,
       sort_reverse: state.sort ? String(state.reverse) : "",
     };
+    const startedAt = Date.now();
     const started = (loading = get(path(), query));
     try {
       let reply = await started;
+      finished = Date.now();
+      cost = finished - startedAt;
       if (started !== loading) return; // a newer load overtook this one
       // An endpoint without paging answers a plain list.
       if (Array.isArray(reply)) reply = { items: reply, page: 1, page_count: 1 };
@@ -99,14 +127,20 @@ export function pagedTable({ id, label, path, columns, empty = "Nothing to show.
     refill(body, items, () =>
       items.length
         ? items.map((item) =>
-            h("tr", {}, columns.map((c) => h("td", { class: c.num ? "num" : "" }, c.value(item)))),
+            h(
+              "tr",
+              {},
+              columns.map((c) => h("td", { class: c.num ? "num" : "" }, c.value(item))),
+            ),
           )
         : h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty)),
     );
     const filtered = reply.filtered_count ?? items.length;
     const total = reply.total_count ?? filtered;
     summary.textContent =
-      filtered === total ? `${count(total)} ${label.toLowerCase()}` : `${count(filtered)} of ${count(total)} ${label.toLowerCase()}`;
+      filtered === total
+        ? `${count(total)} ${label.toLowerCase()}`
+        : `${count(filtered)} of ${count(total)} ${label.toLowerCase()}`;
     pageInfo.textContent = `Page ${reply.page || 1} of ${Math.max(reply.page_count || 1, 1)}`;
     previous.disabled = state.page <= 1;
     next.disabled = state.page >= (reply.page_count || 1);
@@ -152,5 +186,5 @@ export function pagedTable({ id, label, path, columns, empty = "Nothing to show.
   });
 
   load();
-  return { element, refresh: load };
+  return { element, refresh, reload: load };
 }

@@ -13,17 +13,29 @@ const TAGS = ["administrator", "monitoring", "policymaker", "management", "imper
 function tagsField(value = "") {
   const tags = input("tags", { value, placeholder: "comma-separated, e.g. management" });
   const chips = TAGS.map((tag) =>
-    h("button", {
-      type: "button",
-      class: "chip",
-      onclick: () => {
-        const current = tags.value.split(",").map((t) => t.trim()).filter(Boolean);
-        if (!current.includes(tag)) tags.value = [...current, tag].join(", ");
-        tags.focus();
+    h(
+      "button",
+      {
+        type: "button",
+        class: "chip",
+        onclick: () => {
+          const current = tags.value
+            .split(",")
+            .map((t) => t.trim())
+            .filter(Boolean);
+          if (!current.includes(tag)) tags.value = [...current, tag].join(", ");
+          tags.focus();
+        },
       },
-    }, tag),
+      tag,
+    ),
   );
-  return h("div", {}, field("Tags", tags), h("div", { class: "chips", "aria-label": "Add a tag" }, chips));
+  return h(
+    "div",
+    {},
+    field("Tags", tags),
+    h("div", { class: "chips", "aria-label": "Add a tag" }, chips),
+  );
 }
 
 export async function list(ctx) {
@@ -35,8 +47,17 @@ export async function list(ctx) {
     columns: [
       { label: "Name", sort: "name", value: (u) => link(u.name, "admin", "users", u.name) },
       { label: "Tags", value: (u) => u.tags.join(", ") },
-      { label: "Password", value: (u) => (u.password_hash ? "set" : "none: cannot log in with one") },
-      { label: "Limits", value: (u) => Object.entries(u.limits || {}).map(([k, v]) => `${k}: ${v}`).join(", ") },
+      {
+        label: "Password",
+        value: (u) => (u.password_hash ? "set" : "none: cannot log in with one"),
+      },
+      {
+        label: "Limits",
+        value: (u) =>
+          Object.entries(u.limits || {})
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(", "),
+      },
     ],
   });
   const adder = form(
@@ -50,11 +71,15 @@ export async function list(ctx) {
         await put(`users/${apiPath(values.name)}`, body);
         toast(`User ${values.name} added.`);
         element.reset();
-        table.refresh();
+        table.reload();
       },
     },
     field("Username", input("name", { required: true })),
-    field("Password", input("password", { type: "password", autocomplete: "new-password" }), "leave empty for a user without a password"),
+    field(
+      "Password",
+      input("password", { type: "password", autocomplete: "new-password" }),
+      "leave empty for a user without a password",
+    ),
     tagsField(),
   );
   ctx.main.append(table.element, section("Add a user", adder));
@@ -71,7 +96,11 @@ export async function page(ctx, name) {
       // The stored hash goes back unchanged: a PUT without one would clear the password.
       action: async ({ tags }) => {
         const current = await get(path);
-        await put(path, { tags, password_hash: current.password_hash, hashing_algorithm: current.hashing_algorithm });
+        await put(path, {
+          tags,
+          password_hash: current.password_hash,
+          hashing_algorithm: current.hashing_algorithm,
+        });
         toast(`Tags of ${name} updated.`);
       },
     },
@@ -88,26 +117,42 @@ export async function page(ctx, name) {
         element.reset();
       },
     },
-    field("New password", input("password", { type: "password", autocomplete: "new-password", required: true })),
+    field(
+      "New password",
+      input("password", { type: "password", autocomplete: "new-password", required: true }),
+    ),
   );
-  const permissions = permissionsPanel({ fixed: { user: name }, list: `${path}/permissions`, others: vhosts });
-  const topics = topicPermissionsPanel({ fixed: { user: name }, list: `${path}/topic-permissions`, others: vhosts });
+  const permissions = permissionsPanel({
+    fixed: { user: name },
+    list: `${path}/permissions`,
+    others: vhosts,
+  });
+  const topics = topicPermissionsPanel({
+    fixed: { user: name },
+    list: `${path}/topic-permissions`,
+    others: vhosts,
+  });
   const limits = limitsPanel({ kind: "user", name, limits: ["max-connections", "max-channels"] });
-  const remover = form(
-    {
-      label: "Delete this user",
-      submit: "Delete user",
-      danger: true,
-      action: async () => {
-        if (!window.confirm(`Delete user ${name}?`)) return;
-        await del(path);
-        toast(`User ${name} deleted.`);
-        location.hash = href("admin", "users");
-      },
+  const remover = form({
+    label: "Delete this user",
+    submit: "Delete user",
+    danger: true,
+    action: async () => {
+      if (!window.confirm(`Delete user ${name}?`)) return;
+      await del(path);
+      toast(`User ${name} deleted.`);
+      location.hash = href("admin", "users");
     },
-  );
+  });
   ctx.main.append(
-    section("Details", facts([["Tags", user.tags.join(", ") || "none"], ["Password", user.password_hash ? "set" : "none"], ["Hashing", user.hashing_algorithm]])),
+    section(
+      "Details",
+      facts([
+        ["Tags", user.tags.join(", ") || "none"],
+        ["Password", user.password_hash ? "set" : "none"],
+        ["Hashing", user.hashing_algorithm],
+      ]),
+    ),
     h("div", { class: "columns" }, section("Tags", tagsForm), section("Password", passwordForm)),
     section("Permissions", permissions.element),
     section("Topic permissions", topics.element),

@@ -19,10 +19,23 @@ export async function list(ctx) {
       { label: "Name", sort: "name", value: (v) => link(v.name, "admin", "vhosts", v.name) },
       { label: "Description", value: (v) => v.description || "" },
       { label: "Tags", value: (v) => (v.tags || []).join(", ") },
-      { label: "Default queue type", value: (v) => (v.default_queue_type === "undefined" ? "" : v.default_queue_type) },
+      {
+        label: "Default queue type",
+        value: (v) => (v.default_queue_type === "undefined" ? "" : v.default_queue_type),
+      },
       { label: "Ready", sort: "messages_ready", num: true, value: (v) => count(v.messages_ready) },
-      { label: "Unacked", sort: "messages_unacknowledged", num: true, value: (v) => count(v.messages_unacknowledged) },
-      { label: "Publish", sort: "message_stats.publish_details.rate", num: true, value: (v) => rate(statRate(v, "publish")) },
+      {
+        label: "Unacked",
+        sort: "messages_unacknowledged",
+        num: true,
+        value: (v) => count(v.messages_unacknowledged),
+      },
+      {
+        label: "Publish",
+        sort: "message_stats.publish_details.rate",
+        num: true,
+        value: (v) => rate(statRate(v, "publish")),
+      },
     ],
   });
   ctx.every(table.refresh);
@@ -36,7 +49,7 @@ export async function list(ctx) {
         await put(`vhosts/${apiPath(values.name)}`, body);
         toast(`Virtual host ${values.name} added.`);
         element.reset();
-        table.refresh();
+        table.reload();
         ctx.reloadVhosts();
       },
     },
@@ -53,8 +66,16 @@ export async function page(ctx, name) {
   const path = `vhosts/${apiPath(name)}`;
   const [vhost, users] = await Promise.all([get(path), get("users", { columns: "name" })]);
   const userNames = users.map((u) => u.name);
-  const permissions = permissionsPanel({ fixed: { vhost: name }, list: `${path}/permissions`, others: userNames });
-  const topics = topicPermissionsPanel({ fixed: { vhost: name }, list: `${path}/topic-permissions`, others: userNames });
+  const permissions = permissionsPanel({
+    fixed: { vhost: name },
+    list: `${path}/permissions`,
+    others: userNames,
+  });
+  const topics = topicPermissionsPanel({
+    fixed: { vhost: name },
+    list: `${path}/topic-permissions`,
+    others: userNames,
+  });
   const limits = limitsPanel({ kind: "vhost", name, limits: ["max-connections", "max-queues"] });
   const remover = form({
     label: "Delete this virtual host",
@@ -74,8 +95,14 @@ export async function page(ctx, name) {
       facts([
         ["Description", vhost.description],
         ["Tags", (vhost.tags || []).join(", ")],
-        ["Default queue type", vhost.default_queue_type === "undefined" ? "" : vhost.default_queue_type],
-        ["Messages", `${count(vhost.messages_ready)} ready, ${count(vhost.messages_unacknowledged)} unacked`],
+        [
+          "Default queue type",
+          vhost.default_queue_type === "undefined" ? "" : vhost.default_queue_type,
+        ],
+        [
+          "Messages",
+          `${count(vhost.messages_ready)} ready, ${count(vhost.messages_unacknowledged)} unacked`,
+        ],
       ]),
     ),
     section("Permissions", permissions.element),
