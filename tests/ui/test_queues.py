@@ -182,3 +182,14 @@ def test_moving_to_a_missing_queue_says_why(
     ui.fill("Move messages", destination="no-such-queue")
     ui.submit("Move messages")
     assert ui.form_error("Move messages") == "no queue 'no-such-queue' in vhost '/'"
+
+
+def test_a_queue_deleted_elsewhere_is_reported_on_its_page(
+    ui: Page, api: Api, unique: Callable[[str], str]
+) -> None:
+    queue = unique("q")
+    api("PUT", f"queues/%2F/{queue}", json={}).raise_for_status()
+    ui.open(f"queues/%2F/{queue}", f"Queue {queue}")
+    assert not ui.visible(".stale")
+    api("DELETE", f"queues/%2F/{queue}").raise_for_status()
+    assert ui.wait_text(".stale", "Could not refresh").is_displayed()

@@ -94,15 +94,28 @@ function route() {
     if (current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  main.replaceChildren();
+  const stale = h("p", { class: "stale", role: "status", hidden: true });
+  main.replaceChildren(stale);
   delete main.dataset.ready; // set once the screen has drawn (tests and screenshots wait on it)
   const ctx = {
     main,
     me,
     vhost: sessionStorage.getItem(VHOST) || "",
     // Called on each refresh tick while this screen is shown.
+    // A failed refresh (the object was deleted meanwhile, the broker restarts) says so
+    // above the screen and keeps polling; the next success clears it.
     every(poll) {
-      pollers.push(() => mine === generation && poll());
+      pollers.push(async () => {
+        if (mine !== generation) return;
+        try {
+          await poll();
+          if (mine === generation) stale.hidden = true;
+        } catch (failure) {
+          if (mine !== generation) return;
+          stale.textContent = `Could not refresh: ${failure.message}`;
+          stale.hidden = false;
+        }
+      });
     },
     heading(text, ...extra) {
       document.title = `${text} · Leveret`;
