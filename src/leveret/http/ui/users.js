@@ -34,7 +34,7 @@ function tagsField(value = "") {
     "div",
     {},
     field("Tags", tags),
-    h("div", { class: "chips", "aria-label": "Add a tag" }, chips),
+    h("div", { class: "chips", role: "group", "aria-label": "Add a tag" }, chips),
   );
 }
 
