@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from leveret.http import ui_routes
 from leveret.http.api import (
     bindings,
     channels,
@@ -13,6 +14,7 @@ from leveret.http.api import (
     exchanges,
     health,
     limits,
+    move,
     nodes,
     overview,
     permissions,
@@ -41,11 +43,13 @@ RESOURCES = (
     definitions,
     health,
     queues,
+    move,
     exchanges,
     bindings,
     connections,
     channels,
     consumers,
+    ui_routes,  # the browser UI at / (static files)
 )
 
 

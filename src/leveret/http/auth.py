@@ -58,6 +58,7 @@ class Caller:
         return bool(self.tags & {"administrator", "monitoring", "policymaker", "management"})
 
 
+# Where the auth middleware leaves the caller (a typed key: aiohttp warns on plain strings).
 CALLER = web.RequestKey("leveret_caller", Caller)
 
 
