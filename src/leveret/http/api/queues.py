@@ -11,7 +11,7 @@ from leveret.broker.admin import queues as queue_admin
 from leveret.http.auth import visible_vhosts
 from leveret.http.errors import ApiError, bad_request
 from leveret.http.keys import NODE
-from leveret.http.lists import flag, list_response
+from leveret.http.lists import flag, list_response, named_list_response
 from leveret.http.shapes import binding_json, queue_json
 from leveret.http.translate import (
     acting_grant,
@@ -37,23 +37,24 @@ routes = web.RouteTableDef()
 ENCODINGS = ("auto", "base64")
 
 
+def _queue_list(request: web.Request, vhosts: list[str]) -> web.Response:
+    node, name = request.app[NODE], node_name(request)
+    return named_list_response(
+        request,
+        queue_admin.queue_keys(node, vhosts),
+        lambda key: {"vhost": key[0], "name": key[1]},
+        lambda keys: [queue_json(info, name) for info in queue_admin.queue_infos(node, keys)],
+    )
+
+
 @routes.get("/api/queues")
 async def list_all(request: web.Request) -> web.Response:
-    node, name = request.app[NODE], node_name(request)
-    items = [
-        queue_json(info, name)
-        for vhost in visible_vhosts(request)
-        for info in queue_admin.list_queues(node, vhost)
-    ]
-    return list_response(request, items)
+    return _queue_list(request, visible_vhosts(request))
 
 
 @routes.get("/api/queues/{vhost}")
 async def list_in_vhost(request: web.Request) -> web.Response:
-    vhost = path_vhost(request)
-    name = node_name(request)
-    infos = queue_admin.list_queues(request.app[NODE], vhost)
-    return list_response(request, [queue_json(info, name) for info in infos])
+    return _queue_list(request, [path_vhost(request)])
 
 
 @routes.get("/api/queues/{vhost}/{name}")
