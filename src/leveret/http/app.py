@@ -16,6 +16,7 @@ from leveret.http.api import (
     nodes,
     overview,
     permissions,
+    policies,
     queues,
     users,
     vhosts,
@@ -37,6 +38,7 @@ RESOURCES = (
     vhosts,
     users,
     permissions,
+    policies,
     limits,
     definitions,
     health,
@@ -46,6 +48,7 @@ RESOURCES = (
     connections,
     channels,
     consumers,
+    policies,
 )
 
 
