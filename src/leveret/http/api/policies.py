@@ -1,28 +1,20 @@
 """/api/policies and /api/operator-policies.
 
-As RabbitMQ: policies are for ``policymaker`` (and ``administrator``) users, in the vhosts
-they may see; operator policies for administrators. ``PUT`` answers 201 for a new policy,
-204 for a replaced one; ``DELETE`` of a policy that does not exist is 204, as RabbitMQ
-answers. Validation failures are 400 with RabbitMQ's words.
+As RabbitMQ 3.10: any management user lists the policies of the vhosts it may see; one
+policy is read, set and deleted by ``policymaker`` (and ``administrator``) users, an
+operator policy by administrators only. ``PUT`` answers 201 for a new policy, 204 for a
+replaced one. Validation failures are 400 with RabbitMQ's words.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from aiohttp import web
 
 from leveret.broker.admin import policies as admin_policies
-from leveret.broker.admin.base import NotFound
 from leveret.broker.policies import PolicyError
-from leveret.http.auth import (
-    require_administrator,
-    require_policymaker,
-    require_vhost,
-    visible_vhosts,
-)
+from leveret.http.auth import caller, require_vhost, visible_vhosts
 from leveret.http.body import json_object, require_keys
-from leveret.http.errors import bad_request, not_found
+from leveret.http.errors import ApiError, bad_request, not_found
 from leveret.http.keys import NODE
 from leveret.http.lists import item_response, list_response
 
@@ -30,13 +22,8 @@ routes = web.RouteTableDef()
 
 
 def _operator(request: web.Request) -> bool:
-    """Checks the caller's tags; True on the operator-policies paths."""
-    operator = request.path.startswith("/api/operator-policies")
-    if operator:
-        require_administrator(request)
-    else:
-        require_policymaker(request)
-    return operator
+    """True on the operator-policies paths."""
+    return request.path.startswith("/api/operator-policies")
 
 
 def _vhost(request: web.Request) -> str:
@@ -45,6 +32,19 @@ def _vhost(request: web.Request) -> str:
         raise not_found()
     require_vhost(request, vhost)
     return vhost
+
+
+def _object(request: web.Request) -> tuple[bool, str]:
+    """One policy's path: the vhost must be visible, the caller a policymaker (an
+    administrator for operator policies). Returns (operator, vhost)."""
+    operator = _operator(request)
+    vhost = _vhost(request)
+    who = caller(request)
+    if operator and not who.is_administrator:
+        raise ApiError(401, "Not administrator user", "not_authorised")
+    if not who.is_policymaker:
+        raise ApiError(401, "User not authorised to access object", "not_authorised")
+    return operator, vhost
 
 
 async def _list_all(request: web.Request) -> web.Response:
@@ -61,8 +61,7 @@ async def _list_vhost(request: web.Request) -> web.Response:
 
 
 async def _get(request: web.Request) -> web.Response:
-    operator = _operator(request)
-    vhost = _vhost(request)
+    operator, vhost = _object(request)
     policy = admin_policies.get_policy(
         request.app[NODE], vhost, request.match_info["name"], operator=operator
     )
@@ -70,8 +69,7 @@ async def _get(request: web.Request) -> web.Response:
 
 
 async def _put(request: web.Request) -> web.Response:
-    operator = _operator(request)
-    vhost = _vhost(request)
+    operator, vhost = _object(request)
     name = request.match_info["name"]
     node = request.app[NODE]
     body = await json_object(request)
@@ -96,12 +94,10 @@ async def _put(request: web.Request) -> web.Response:
 
 
 async def _delete(request: web.Request) -> web.Response:
-    operator = _operator(request)
-    vhost = _vhost(request)
-    with suppress(NotFound):  # RabbitMQ answers 204 for a policy that is not there
-        admin_policies.clear_policy(
-            request.app[NODE], vhost, request.match_info["name"], operator=operator
-        )
+    operator, vhost = _object(request)
+    admin_policies.clear_policy(
+        request.app[NODE], vhost, request.match_info["name"], operator=operator
+    )
     return web.Response(status=204)
 
 
