@@ -35,6 +35,8 @@ EXIT_CODES = {
     "BadRequest": EX_DATAERR,
     "UnknownCommand": EX_USAGE,
     "AlreadyExists": EX_SOFTWARE,
+    # rabbitmqctl exits 69 for an invalid policy and for clearing one that is not there.
+    "PolicyRefused": EX_UNAVAILABLE,
 }
 
 FORMATTERS = ("table", "json")

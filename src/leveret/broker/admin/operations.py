@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from leveret.broker.access import InvalidArgument
+from leveret.broker.access import AccessError, InvalidArgument
 from leveret.broker.access.errors import no_such_user, no_such_vhost
 from leveret.broker.admin import definitions
+from leveret.broker.admin import policies as admin_policies
 from leveret.broker.admin.base import AdminNode
 from leveret.broker.admin.connections import list_connections as _list_connections
 from leveret.broker.admin.queues import list_queues as _list_queues
+from leveret.broker.policies import Policy, PolicyError
 
 Args = Mapping[str, Any]
 Operation = Callable[[AdminNode, Args], object]
@@ -314,3 +316,80 @@ def export_definitions(node: AdminNode, args: Args) -> object:
 @operation("import_definitions")
 def import_definitions(node: AdminNode, args: Args) -> object:
     return definitions.import_definitions(node, mapping(args, "definitions"))
+
+
+# -- policies --------------------------------------------------------------------------------
+
+
+class PolicyRefused(AccessError):
+    """A policy refused (invalid, or not there to clear): rabbitmqctl exits 69 for both."""
+
+
+def _policy_row(policy: Policy) -> Row:
+    found = policy.to_json()
+    return {k: found[k] for k in ("vhost", "name", "pattern", "apply-to", "definition", "priority")}
+
+
+def _set_policy(node: AdminNode, args: Args, operator: bool) -> None:
+    priority = args.get("priority", "0")
+    try:
+        number = int(priority) if isinstance(priority, str) else priority
+    except ValueError:
+        number = priority
+    try:
+        admin_policies.set_policy(
+            node,
+            text(args, "vhost"),
+            text(args, "name"),
+            text(args, "pattern"),
+            mapping(args, "definition"),
+            priority=number,
+            apply_to=args.get("apply_to", "all"),
+            operator=operator,
+        )
+    except PolicyError as error:
+        raise PolicyRefused(str(error).strip()) from None
+
+
+def _clear_policy(node: AdminNode, args: Args, operator: bool) -> None:
+    vhost, name = text(args, "vhost"), text(args, "name")
+    if name not in admin_policies.list_names(node, vhost, operator=operator):
+        raise PolicyRefused("Parameter does not exist")
+    admin_policies.clear_policy(node, vhost, name, operator=operator)
+
+
+def _list_policies(node: AdminNode, args: Args, operator: bool) -> list[Row]:
+    vhost = text(args, "vhost")
+    if vhost not in node.vhosts:
+        raise no_such_vhost(vhost)
+    return [_policy_row(p) for p in admin_policies.list_policies(node, vhost, operator=operator)]
+
+
+@operation("set_policy")
+def set_policy(node: AdminNode, args: Args) -> None:
+    _set_policy(node, args, False)
+
+
+@operation("clear_policy")
+def clear_policy(node: AdminNode, args: Args) -> None:
+    _clear_policy(node, args, False)
+
+
+@operation("list_policies")
+def list_policies(node: AdminNode, args: Args) -> list[Row]:
+    return _list_policies(node, args, False)
+
+
+@operation("set_operator_policy")
+def set_operator_policy(node: AdminNode, args: Args) -> None:
+    _set_policy(node, args, True)
+
+
+@operation("clear_operator_policy")
+def clear_operator_policy(node: AdminNode, args: Args) -> None:
+    _clear_policy(node, args, True)
+
+
+@operation("list_operator_policies")
+def list_operator_policies(node: AdminNode, args: Args) -> list[Row]:
+    return _list_policies(node, args, True)

@@ -75,6 +75,10 @@ def get_policy(node: AdminNode, vhost: str, name: str, *, operator: bool = False
     return policy
 
 
+def list_names(node: AdminNode, vhost: str, *, operator: bool = False) -> list[str]:
+    return sorted(_held(get_vhost(node, vhost), operator))
+
+
 def list_policies(
     node: AdminNode, vhost: str | None = None, *, operator: bool = False
 ) -> list[Policy]:
