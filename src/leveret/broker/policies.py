@@ -130,7 +130,7 @@ class Policy:
             "name": self.name,
             "pattern": self.pattern,
             "apply-to": self.apply_to,
-            "definition": dict(self.definition),
+            "definition": dict(sorted(self.definition.items())),  # as RabbitMQ's map
             "priority": self.priority,
         }
 

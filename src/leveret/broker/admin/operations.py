@@ -13,6 +13,7 @@ Adding an operation is one decorated function here, plus its command line in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -327,7 +328,10 @@ class PolicyRefused(AccessError):
 
 def _policy_row(policy: Policy) -> Row:
     found = policy.to_json()
-    return {k: found[k] for k in ("vhost", "name", "pattern", "apply-to", "definition", "priority")}
+    row = {k: found[k] for k in ("vhost", "name", "pattern", "apply-to", "priority")}
+    # rabbitmqctl shows the definition as JSON text, in its JSON output too.
+    row["definition"] = json.dumps(found["definition"], separators=(",", ":"))
+    return row
 
 
 def _set_policy(node: AdminNode, args: Args, operator: bool) -> None:
@@ -348,7 +352,7 @@ def _set_policy(node: AdminNode, args: Args, operator: bool) -> None:
             operator=operator,
         )
     except PolicyError as error:
-        raise PolicyRefused(str(error).strip()) from None
+        raise PolicyRefused(str(error)) from None
 
 
 def _clear_policy(node: AdminNode, args: Args, operator: bool) -> None:

@@ -82,12 +82,13 @@ def list_names(node: AdminNode, vhost: str, *, operator: bool = False) -> list[s
 def list_policies(
     node: AdminNode, vhost: str | None = None, *, operator: bool = False
 ) -> list[Policy]:
-    """By vhost, then name; every vhost when ``vhost`` is None."""
+    """By vhost, then priority (lowest first) and name, as RabbitMQ lists them; every
+    vhost when ``vhost`` is None."""
     hosts: Iterable[VirtualHost] = (
         [get_vhost(node, vhost)] if vhost is not None else node.vhosts.values()
     )
     found = [p for host in hosts for p in _held(host, operator).values()]
-    return sorted(found, key=lambda p: (p.vhost, p.name))
+    return sorted(found, key=lambda p: (p.vhost, p.priority, p.name))
 
 
 def forget_vhost_policies(node: AdminNode, vhost: VirtualHost) -> None:
