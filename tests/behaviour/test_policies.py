@@ -314,3 +314,23 @@ def test_policies_survive_a_restart(tmp_path: Path) -> None:
         assert count(channel, "kept") == 2  # the limit holds after the restart
         conn.close()
         api.close()
+
+
+def test_a_ttl_policy_leaves_messages_already_queued(
+    ch: BlockingChannel, policies: Policies, name: str
+) -> None:
+    # As RabbitMQ: a message's expiry is fixed when it is enqueued, and messages expire
+    # only at the head, so one queued before the policy shields those behind it too.
+    ch.queue_declare(name)
+    try:
+        publish(ch, name, "before")
+        policies.set("ttl", exactly(name), {"message-ttl": 100})
+        time.sleep(0.6)
+        assert count(ch, name) == 1
+        publish(ch, name, "after")
+        time.sleep(0.4)
+        assert count(ch, name) == 2
+        assert ch.basic_get(name, auto_ack=True)[2] == b"before"
+        assert until(lambda: count(ch, name), lambda n: n == 0, timeout=5) == 0
+    finally:
+        ch.queue_delete(name)

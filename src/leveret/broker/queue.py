@@ -453,7 +453,12 @@ class Queue:
 
     def get(self) -> QueueEntry | None:
         self.touch()
-        return self.take()
+        entry = self.take()
+        if self._ttl_seen:
+            # The new head may be past its time (it sat behind one without expiry).
+            self._expire()
+            self._arm_expiry()
+        return entry
 
     def outgoing(self, entry: QueueEntry, zero_count: bool = False) -> Message:
         """The message as delivered: quorum queues add x-delivery-count on redelivery
