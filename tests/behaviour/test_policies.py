@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 import pytest
 import requests
 from pika.adapters.blocking_connection import BlockingChannel
@@ -332,5 +333,21 @@ def test_a_ttl_policy_leaves_messages_already_queued(
         assert count(ch, name) == 2
         assert ch.basic_get(name, auto_ack=True)[2] == b"before"
         assert until(lambda: count(ch, name), lambda n: n == 0, timeout=5) == 0
+    finally:
+        ch.queue_delete(name)
+
+
+def test_under_reject_publish_a_new_limit_keeps_what_is_queued(
+    ch: BlockingChannel, policies: Policies, name: str
+) -> None:
+    ch.queue_declare(name, arguments={"x-overflow": "reject-publish"})
+    try:
+        publish(ch, name, "1", "2", "3", "4", "5")
+        policies.set("cap", exactly(name), {"max-length": 2})
+        time.sleep(0.5)
+        assert count(ch, name) == 5  # RabbitMQ drops only under drop-head
+        with pytest.raises(pika.exceptions.NackError):
+            publish(ch, name, "6")
+        assert count(ch, name) == 5
     finally:
         ch.queue_delete(name)
