@@ -290,6 +290,14 @@ def test_policies_survive_a_restart(tmp_path: Path) -> None:
         made = Policies(broker.management_url)
         made.set("cap", "^kept$", {"max-length": 2})
         made.set("op", "^kept$", {"message-ttl": 60000}, kind="operator-policies")
+        # A deleted vhost takes its policies with it, also from the store.
+        vhost_url = f"{broker.management_url}/api/vhosts/gone"
+        assert made.session.put(vhost_url).status_code == 201
+        gone = Policies(broker.management_url, "gone")
+        gone.set("old", ".*", {"max-length": 1})
+        assert made.session.delete(vhost_url).status_code == 204
+        assert made.session.put(vhost_url).status_code == 201
+        gone.session.close()
         made.session.close()
         conn = pika.BlockingConnection(pika.URLParameters(broker.url))
         channel = conn.channel()
@@ -307,6 +315,7 @@ def test_policies_survive_a_restart(tmp_path: Path) -> None:
         assert [p["name"] for p in api.get(f"{broker.management_url}/api/policies").json()] == [
             "cap"
         ]
+        assert api.get(f"{broker.management_url}/api/policies/gone").json() == []
         conn = pika.BlockingConnection(pika.URLParameters(broker.url))
         channel = conn.channel()
         channel.confirm_delivery()
