@@ -11,7 +11,7 @@ users and vhosts (the node was shared, so the export held other tests' objects t
   ``^(orders|bob-).*``, write ``^orders.*`` on defs-shop; topic permission ``^eu\\.`` on
   ``orders.topic``; limits max-connections 5, max-channels 20), ``defs-carol`` / ``carol-3``
   (read ``^audit\\..*`` on defs-audit);
-* a policy ``defs-ttl`` (Leveret skips policies, with a warning);
+* a policy ``defs-ttl`` (message-ttl 60000 on ``^ttl\\.`` queues);
 * on defs-shop, exchanges orders.topic (topic), orders.fanout, orders.dlx (direct),
   orders.headers (headers, alternate-exchange orders.fanout) and orders.internal (internal,
   which RabbitMQ leaves out of its export, so the two bindings that name it are skipped
@@ -52,7 +52,6 @@ from .access_admin import RABBITMQ_DIR_ENV, SCRIPT
 
 FIXTURE = Path(__file__).parent / "data" / "rabbitmq-3.10-definitions.json"
 FIXTURE_WARNINGS = [
-    "policies: 1 skipped, policies are not supported (defs-ttl)",
     "bindings: 2 skipped, their source or destination does not exist "
     "(orders.internal -> orders.priority in vhost 'defs-shop', "
     "orders.topic -> orders.internal in vhost 'defs-shop')",
@@ -284,7 +283,8 @@ def test_unsupported_parts_warn_once_each(broker: leveret.Broker) -> None:
         ],
         "policies": [
             {"vhost": "old-vhost", "name": "p1", "pattern": ".*", "definition": {}},
-            {"vhost": "old-vhost", "name": "p2", "pattern": ".*", "definition": {}},
+            {"vhost": "old-vhost", "name": "p2", "pattern": ".*",
+             "definition": {"max-length": 2}},
         ],
         "exchanges": [
             {"vhost": "old-vhost", "name": "delayed", "type": "x-delayed-message"},
@@ -304,7 +304,7 @@ def test_unsupported_parts_warn_once_each(broker: leveret.Broker) -> None:
         "permissions of user 'nobody' in vhost 'old-vhost' skipped: User nobody does not exist",
         "parameters: 2 skipped, not supported (components: federation-upstream, shovel)",
         "global_parameters: 1 skipped, global parameters are not supported (a_plugin_setting)",
-        "policies: 2 skipped, policies are not supported (p1, p2)",
+        "policy 'p1' in vhost 'old-vhost' skipped: Validation failed no policy provided",
         "exchanges: 2 skipped, their types are not supported "
         "(delayed (x-delayed-message), hashed (x-consistent-hash))",
         "queue 'q' in vhost 'missing' skipped: no such vhost",
@@ -449,7 +449,7 @@ def test_load_definitions_at_boot(tmp_path: Path, leveret_process: Callable[...,
         login(started.host, started.port, "/", "guest", "guest"),
     ):
         pass
-    assert "policies: 1 skipped" in started.stderr()
+    assert "policies: " not in started.stderr()  # the policy was imported
 
 
 @pytest.mark.leveret_only

@@ -300,17 +300,17 @@ def test_definitions_are_for_administrators(api_as: Any, made: Made) -> None:
 
 @pytest.mark.leveret_only
 def test_unsupported_parts_are_named_in_a_400(api: Api, made: Made) -> None:
-    # RabbitMQ supports policies; Leveret imports everything else and names what it skipped.
+    # Leveret imports everything else and names what it skipped.
     vhost = unique("t-imported")
     made.vhosts.append(vhost)
     document = {
         "vhosts": [{"name": vhost}],
-        "policies": [{"vhost": vhost, "name": "ha", "pattern": ".*", "definition": {}}],
+        "parameters": [{"vhost": vhost, "component": "shovel", "name": "s", "value": {}}],
     }
     reply = api.post("definitions", json=document)
     assert reply.status_code == 400
     assert reply.json() == {
         "error": "bad_request",
-        "reason": "policies: 1 skipped, policies are not supported (ha)",
+        "reason": "parameters: 1 skipped, not supported (components: shovel)",
     }
     assert api.get(f"vhosts/{quote(vhost)}").status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from leveret.broker.exchange_types import ExchangeType
 from leveret.broker.stats import MessageStats
 
@@ -9,11 +11,13 @@ from leveret.broker.stats import MessageStats
 class Exchange:
     __slots__ = (
         "__weakref__",
+        "alternate",
         "arguments",
         "auto_delete",
         "durable",
         "internal",
         "name",
+        "policy",
         "router",
         "stats",
         "type_name",
@@ -38,6 +42,10 @@ class Exchange:
         self.auto_delete = auto_delete
         self.internal = internal
         self.arguments = arguments or {}
+        # The alternate exchange (argument first, then policy) and the applied policy.
+        alternate = self.arguments.get("alternate-exchange")
+        self.alternate: str | None = alternate if isinstance(alternate, str) else None
+        self.policy: Any = None
 
     def __repr__(self) -> str:
         return f"<Exchange {self.name!r} {self.type_name}>"

@@ -59,6 +59,7 @@ class Queue:
         "_publish_now",
         "_schedule",
         "_ttl_seen",
+        "argument_options",
         "arguments",
         "auto_delete",
         "clock",
@@ -76,6 +77,7 @@ class Queue:
         "on_dead_letter",
         "on_expired",
         "on_unused",
+        "operator_policy",
         "options",
         "outstanding",
         "paged",
@@ -84,6 +86,7 @@ class Queue:
         "paged_floor",
         "paged_levels",
         "paging",
+        "policy",
         "prioritised",
         "ready",
         "ready_bytes",
@@ -117,6 +120,10 @@ class Queue:
         self.auto_delete = auto_delete
         self.arguments = arguments or {}
         self.options = options = options or QueueOptions()
+        # What the arguments alone give; policies are applied over it (see reconfigure).
+        self.argument_options = options
+        self.policy: Any = None  # the applied policies (broker.policies.Policy), for reports
+        self.operator_policy: Any = None
         self.clock: Clock = clock or SystemClock(None)
         self.consumer_use = ConsumerUse(self.clock.time())
         self.ready: deque[QueueEntry] | PriorityReady = new_ready(options)
@@ -285,6 +292,26 @@ class Queue:
                 break
             self.discard(entry, "maxlen")
 
+    def reconfigure(self, options: QueueOptions) -> None:
+        """New effective options (a policy was set, changed or cleared), applied at once
+        as RabbitMQ does: a lower length limit drops (dead-letters) the oldest messages
+        under drop-head, a new TTL applies to messages published from now, a new expiry
+        restarts the idle countdown."""
+        old, self.options = self.options, options
+        if options.message_ttl is not None:
+            self._ttl_seen = True
+        if options.overflow == "drop-head":
+            self._enforce_limits()
+        self._expire()
+        self._arm_expiry()
+        if options.expires != old.expires:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            self._arm_idle()
+        if self.consumers:
+            self._schedule_dispatch()
+
     def _page_out(self, seq: int, segment: Any, offset: int, size: int, priority: int) -> None:
         if not self.paged_count:
             self.paged_floor = seq
@@ -426,7 +453,12 @@ class Queue:
 
     def get(self) -> QueueEntry | None:
         self.touch()
-        return self.take()
+        entry = self.take()
+        if self._ttl_seen:
+            # The new head may be past its time (it sat behind one without expiry).
+            self._expire()
+            self._arm_expiry()
+        return entry
 
     def outgoing(self, entry: QueueEntry, zero_count: bool = False) -> Message:
         """The message as delivered: quorum queues add x-delivery-count on redelivery

@@ -66,7 +66,7 @@ class StreamQueue(Queue):
         if self.log is not None:  # stream messages are always stored
             entry.segment = self._log(seq, True, message, 0.0)[0]
         self._append(entry, self.clock.time())
-        self._retain()
+        self.retain()
         if self.consumers:
             self.dispatch()
         return NEEDS_SYNC if self.log is not None else 0
@@ -76,7 +76,7 @@ class StreamQueue(Queue):
         self.published_at.append(when)
         self.retained_bytes += len(entry.message.body)
 
-    def _retain(self) -> None:
+    def retain(self) -> None:
         max_bytes = self.options.max_length_bytes
         oldest = self.clock.time() - self.max_age if self.max_age is not None else None
         while len(self.entries) > 1 and (

@@ -27,6 +27,7 @@ from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
 from leveret.broker.node_counters import NodeCounters
+from leveret.broker.policies import Policy, apply_to_exchange, apply_to_queue
 from leveret.broker.queue import DEFAULT_MEMORY_BUDGET, Queue, Scheduler
 from leveret.broker.queue_options import parse_queue_options, table_type_name
 from leveret.broker.stats import GaugeRates, MessageStats
@@ -114,6 +115,9 @@ class VirtualHost:
         self.compat = compat
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, Queue] = {}
+        # By name; set through broker.admin.policies, which also stores them.
+        self.policies: dict[str, Policy] = {}
+        self.operator_policies: dict[str, Policy] = {}
         self._schedule = schedule
         self.definitions: DefinitionStore = definitions or MemoryDefinitionStore()
         self.logs = logs
@@ -217,6 +221,7 @@ class VirtualHost:
             definition = ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
             self._persist(f"exchange '{name}'", lambda: self.definitions.add_exchange(definition))
         self.exchanges[name] = exchange
+        apply_to_exchange(exchange, self.policies.values())
         return exchange
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
@@ -379,6 +384,7 @@ class VirtualHost:
         queue.on_expired = self.remove_queue
         queue.on_dead_letter = self._dead_letter
         self.queues[name] = queue
+        apply_to_queue(queue, self.policies.values(), self.operator_policies.values())
         queue.touch()
         return queue
 
@@ -455,6 +461,13 @@ class VirtualHost:
 
     def purge_queue(self, name: str, owner: object) -> int:
         return self.get_queue(name, owner).purge()
+
+    def apply_policies(self) -> None:
+        """Policies changed: every queue and exchange takes the ones that now apply."""
+        for queue in list(self.queues.values()):
+            apply_to_queue(queue, self.policies.values(), self.operator_policies.values())
+        for exchange in self.exchanges.values():
+            apply_to_exchange(exchange, self.policies.values())
 
     # -- bindings -------------------------------------------------------------------------
 
@@ -538,6 +551,7 @@ class VirtualHost:
                     internal=x.internal,
                     arguments=dict(x.arguments),
                 )
+                apply_to_exchange(self.exchanges[x.name], self.policies.values())
         queues = []
         for q in definitions.queues:
             if q.vhost == self.name and q.name not in self.queues:
@@ -591,7 +605,7 @@ class VirtualHost:
             if exchange is self._default:
                 queue = self.queues.get(message.routing_key)
                 return [queue] if queue is not None else []
-            if not exchange.arguments:
+            if not exchange.arguments and exchange.alternate is None:
                 destinations = exchange.router.route(
                     message.routing_key,
                     message.headers if exchange.type_name == "headers" else None,
@@ -623,8 +637,8 @@ class VirtualHost:
             if not matched:
                 # As in RabbitMQ, every exchange on the route that routes nowhere hands the
                 # message to its own alternate exchange.
-                name = source.arguments.get("alternate-exchange")
-                alternate = self.exchanges.get(name) if isinstance(name, str) else None
+                name = source.alternate
+                alternate = self.exchanges.get(name) if name is not None else None
                 if alternate is not None and alternate not in seen:
                     seen.add(alternate)
                     pending.append(alternate)

@@ -39,6 +39,8 @@ EXIT_CODES = {
     "AlreadyExists": EX_SOFTWARE,
     # delete_queue's refusals: rabbitmqctl exits 64 for them.
     "QueueRefused": EX_USAGE,
+    # rabbitmqctl exits 69 for an invalid policy and for clearing one that is not there.
+    "PolicyRefused": EX_UNAVAILABLE,
 }
 
 
@@ -435,3 +437,48 @@ command(Command(
     ),
     report=import_report,
 ))  # fmt: skip
+
+
+# -- policies --------------------------------------------------------------------------------
+
+POLICY_COLUMNS = ("vhost", "name", "pattern", "apply-to", "definition", "priority")
+
+
+def parse_definition(args: Args) -> Args:
+    """The definition is a JSON object, as rabbitmqctl's ('{"max-length": 10}')."""
+    try:
+        definition = json.loads(args["definition"])
+    except ValueError as error:
+        raise DataError(f"JSON decoding error. Reason: {error}") from None
+    return {**args, "definition": definition}
+
+
+def _setting_policy(kind: str) -> Callable[[Args], str]:
+    def line(a: Args) -> str:
+        return (
+            f'Setting {kind} "{a["name"]}" for pattern "{a["pattern"]}" to "{a["definition"]}" '
+            f'with priority "{a.get("priority", "0")}" for vhost "{a["vhost"]}" ...'
+        )
+
+    return line
+
+
+for _prefix, _kind, _listed, _what in (
+    ("", "policy", "policies", "a policy"),
+    ("operator_", "operator policy override", "operator policy overrides", "an operator policy"),
+):
+    command(Command(
+        f"set_{_prefix}policy", f"Sets {_what}: a JSON definition for the names a regex matches.",
+        args=("name", "pattern", "definition"), vhost=True,
+        options={"priority": "0", "apply-to": "all"}, prepare=parse_definition,
+        info=_setting_policy(_kind),
+    ))  # fmt: skip
+    command(Command(
+        f"clear_{_prefix}policy", f"Clears {_what}.", args=("name",), vhost=True,
+        info=f'Clearing {_kind.removesuffix(" override")} "{{name}}" on vhost "{{vhost}}" ...',
+    ))  # fmt: skip
+    command(Command(
+        f"list_{_prefix}policies", f"Lists the {_listed} of a vhost.", vhost=True,
+        info=f'Listing {_listed} for vhost "{{vhost}}" ...', columns=POLICY_COLUMNS,
+        all_columns=POLICY_COLUMNS,
+    ))  # fmt: skip

@@ -18,6 +18,7 @@ from leveret.http.api import (
     nodes,
     overview,
     permissions,
+    policies,
     queues,
     users,
     vhosts,
@@ -39,6 +40,7 @@ RESOURCES = (
     vhosts,
     users,
     permissions,
+    policies,
     limits,
     definitions,
     health,
@@ -49,6 +51,7 @@ RESOURCES = (
     connections,
     channels,
     consumers,
+    policies,
     ui_routes,  # the browser UI at / (static files)
 )
 

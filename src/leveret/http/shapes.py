@@ -3,8 +3,9 @@ RabbitMQ 3.10's management API writes them (field names, types, nesting).
 
 Fields that describe Erlang internals (``garbage_collection``, ``reductions``,
 ``backing_queue_status``) are left out rather than faked; so are counts Leveret does not
-keep (``messages_persistent``). Policies do not exist yet: ``policy`` is null and the
-effective definition empty, as on a RabbitMQ node without policies.
+keep (``messages_persistent``). A queue without policies has ``policy``
+null and an empty effective definition, as RabbitMQ shows it; an exchange has ``policy``
+only when one applies.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def queue_json(info: QueueInfo, node: str, *, detailed: bool = False) -> Json:
         "type": info.type,
         "state": "running",
         "node": node,
-        "policy": None,
-        "operator_policy": None,
-        "effective_policy_definition": {},
+        "policy": info.policy,
+        "operator_policy": info.operator_policy,
+        "effective_policy_definition": to_json(info.effective_policy_definition),
         "consumers": info.consumers,
         "consumer_capacity": info.consumer_capacity,
         "consumer_utilisation": info.consumer_capacity,
@@ -124,6 +125,8 @@ def exchange_json(info: ExchangeInfo, *, detailed: bool = False) -> Json:
         "internal": info.internal,
         "arguments": _arguments(info.arguments),
     }
+    if info.policy is not None:
+        found["policy"] = info.policy
     _add_stats(found, info.stats, EXCHANGE_GROUPS)
     if detailed:
         # Per-channel and per-queue rates ("detailed" rates mode) are not kept.

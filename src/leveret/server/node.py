@@ -17,6 +17,8 @@ from typing import IO
 
 from leveret.broker.access import AccessControl
 from leveret.broker.admin.definitions import import_definitions, read_definitions_file
+from leveret.broker.admin.policies import KINDS as POLICY_KINDS
+from leveret.broker.admin.policies import install_stored_policies
 from leveret.broker.admin.stats import sample_statistics
 from leveret.broker.admin.vhosts import remove_runtime
 from leveret.broker.channel import random_name
@@ -342,10 +344,12 @@ class Node:
         names = {q.vhost for q in definitions.queues} | {x.vhost for x in definitions.exchanges}
         self._open_access(names)
         names |= set(self.access.vhosts)
+        policies = [r for r in self.definitions.load_access() if r[0] in POLICY_KINDS]
         kept: set[str] = set()
         messages = 0
         for name in sorted(names):
             vhost = self.vhosts.get(name) or self.add_vhost(name)
+            install_stored_policies(vhost, policies)
             for queue in vhost.restore(definitions):
                 kept.add(queue_directory_name(name, queue.name))
                 if queue.log is not None and self.message_store is not None:

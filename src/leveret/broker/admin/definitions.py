@@ -2,17 +2,19 @@
 
 The document is the one ``rabbitmqctl export_definitions`` writes and ``import_definitions``
 reads (users, vhosts, permissions, topic permissions, parameters, policies, queues,
-exchanges, bindings), so a topology moves between RabbitMQ and Leveret both ways. Users keep
-their password hashes, which are in RabbitMQ's format (access/passwords.py), so they log in
-with their old passwords after a move.
+exchanges, bindings), so a topology moves between RabbitMQ and Leveret both ways; operator
+policies travel as parameters of the ``operator_policy`` component, as RabbitMQ writes
+them. Users keep their password hashes, which are in RabbitMQ's format
+(access/passwords.py), so they log in with their old passwords after a move.
 
-Import follows RabbitMQ's order (users, vhosts, permissions, limits, exchanges, queues,
-bindings) and, as RabbitMQ, declares what is missing and leaves what is equivalent alone, so
-importing a file twice changes nothing. What Leveret does not implement (policies, runtime
-parameters other than vhost limits, exchange types it lacks) is skipped with one warning per
-part; an entry that cannot be applied (a queue declared differently already, a binding whose
-exchange is absent) is skipped with a warning naming it. The function returns the warnings
-rather than raising, so one bad entry does not leave an import half done.
+Import follows RabbitMQ's order (users, vhosts, permissions, limits and policies,
+exchanges, queues, bindings) and, as RabbitMQ, declares what is missing and leaves what is
+equivalent alone, so importing a file twice changes nothing. What Leveret does not
+implement (runtime parameters other than vhost limits and operator policies, exchange
+types it lacks) is skipped with one warning per part; an entry that cannot be applied (a
+queue declared differently already, a binding whose exchange is absent, an invalid policy)
+is skipped with a warning naming it. The function returns the warnings rather than
+raising, so one bad entry does not leave an import half done.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from leveret.amqp.errors import AMQPError
 from leveret.broker.access import AccessError
 from leveret.broker.access.model import USER_LIMITS, VHOST_LIMITS
 from leveret.broker.access.passwords import ALGORITHMS, SHA256, hash_password
-from leveret.broker.admin.base import AdminNode, get_vhost
+from leveret.broker.admin.base import AdminNode, NotFound, get_vhost
+from leveret.broker.admin.policies import list_policies, set_policy
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
+from leveret.broker.policies import PolicyError
 from leveret.broker.queue import Queue
 from leveret.version import __version__
 
@@ -41,6 +45,7 @@ RABBIT_VERSION = "3.10.0"
 PRODUCT_NAME = "Leveret"
 # The parameter component RabbitMQ stores vhost limits under.
 VHOST_LIMITS_COMPONENT = "vhost-limits"
+OPERATOR_POLICY_COMPONENT = "operator_policy"
 # The global parameters Leveret knows: the cluster name is applied; RabbitMQ's own cluster
 # identity means nothing to another broker and is dropped without a warning.
 CLUSTER_NAME = "cluster_name"
@@ -164,6 +169,19 @@ def export_definitions(node: AdminNode, vhost: str | None = None) -> dict[str, A
                     "value": dict(limits),
                 }
             )
+        # RabbitMQ exports operator policies as runtime parameters of their component.
+        for policy in list_policies(node, name, operator=True):
+            value = policy.to_json()
+            parameters.append(
+                {
+                    "vhost": name,
+                    "component": OPERATOR_POLICY_COMPONENT,
+                    "name": policy.name,
+                    "value": {
+                        k: value[k] for k in ("pattern", "definition", "priority", "apply-to")
+                    },
+                }
+            )
     exchanges: list[dict[str, Any]] = []
     queues: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
@@ -248,7 +266,7 @@ def export_definitions(node: AdminNode, vhost: str | None = None) -> dict[str, A
             if access.cluster_name is not None
             else []
         ),
-        "policies": [],
+        "policies": [p.to_json() for name in names for p in list_policies(node, name)],
         "queues": queues,
         "exchanges": exchanges,
         "bindings": bindings,
@@ -449,6 +467,8 @@ def _import_parameters(node: AdminNode, data: Mapping[str, Any], warnings: list[
         value = entry.get("value")
         if component == VHOST_LIMITS_COMPONENT and isinstance(value, dict):
             _set_vhost_limits(node, _text(entry, "vhost"), value, warnings)
+        elif component == OPERATOR_POLICY_COMPONENT and isinstance(value, dict):
+            _set_policy(node, {**value, **entry}, True, warnings)
         else:
             skipped[component] = skipped.get(component, 0) + 1
     if skipped:
@@ -468,12 +488,27 @@ def _import_parameters(node: AdminNode, data: Mapping[str, Any], warnings: list[
             f"global_parameters: {len(unknown)} skipped, global parameters are not supported "
             f"({_names(unknown)})"
         )
-    policies = _items(data, "policies", warnings)
-    if policies:
-        names = [_text(e, "name") for e in policies]
-        warnings.append(
-            f"policies: {len(policies)} skipped, policies are not supported ({_names(names)})"
+    for entry in _items(data, "policies", warnings):
+        _set_policy(node, entry, False, warnings)
+
+
+def _set_policy(
+    node: AdminNode, entry: Mapping[str, Any], operator: bool, warnings: list[str]
+) -> None:
+    what = "operator policy" if operator else "policy"
+    try:
+        set_policy(
+            node,
+            _text(entry, "vhost"),
+            _text(entry, "name"),
+            entry.get("pattern"),
+            entry.get("definition"),
+            priority=entry.get("priority", 0),
+            apply_to=entry.get("apply-to", "all"),
+            operator=operator,
         )
+    except (PolicyError, NotFound) as error:
+        warnings.append(f"{what} {_where(entry)} skipped: {_one_line(error)}")
 
 
 def _where(entry: Mapping[str, Any]) -> str:

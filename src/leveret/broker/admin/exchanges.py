@@ -26,6 +26,7 @@ class ExchangeInfo:
     internal: bool
     arguments: dict[str, object] = field(default_factory=dict)
     stats: MessageStats | None = None
+    policy: str | None = None
 
 
 def exchange_info(vhost: str, exchange: Exchange) -> ExchangeInfo:
@@ -38,6 +39,7 @@ def exchange_info(vhost: str, exchange: Exchange) -> ExchangeInfo:
         internal=exchange.internal,
         arguments=dict(exchange.arguments),
         stats=exchange.stats,
+        policy=exchange.policy.name if exchange.policy is not None else None,
     )
 
 

@@ -13,6 +13,7 @@ Adding an operation is one decorated function here, plus its command line in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,8 +21,10 @@ from leveret.amqp.errors import ChannelError
 from leveret.broker.access import AccessError, InvalidArgument
 from leveret.broker.access.errors import no_such_user, no_such_vhost
 from leveret.broker.admin import closing, definitions, health, listing, queues
+from leveret.broker.admin import policies as admin_policies
 from leveret.broker.admin.base import AdminNode
 from leveret.broker.admin.health import ControlNode
+from leveret.broker.policies import Policy, PolicyError
 
 Args = Mapping[str, Any]
 Operation = Callable[[ControlNode, Args], object]
@@ -399,3 +402,83 @@ def export_definitions(node: AdminNode, args: Args) -> object:
 def import_definitions(node: ControlNode, args: Args) -> object:
     warnings = definitions.import_definitions(node, mapping(args, "definitions"))
     return {"node": node.node_name, "warnings": warnings}
+
+
+# -- policies --------------------------------------------------------------------------------
+
+
+class PolicyRefused(AccessError):
+    """A policy refused (invalid, or not there to clear): rabbitmqctl exits 69 for both."""
+
+
+def _policy_row(policy: Policy) -> Row:
+    found = policy.to_json()
+    row = {k: found[k] for k in ("vhost", "name", "pattern", "apply-to", "priority")}
+    # rabbitmqctl shows the definition as JSON text, in its JSON output too.
+    row["definition"] = json.dumps(found["definition"], separators=(",", ":"))
+    return row
+
+
+def _set_policy(node: AdminNode, args: Args, operator: bool) -> None:
+    priority = args.get("priority", "0")
+    try:
+        number = int(priority) if isinstance(priority, str) else priority
+    except ValueError:
+        number = priority
+    try:
+        admin_policies.set_policy(
+            node,
+            text(args, "vhost"),
+            text(args, "name"),
+            text(args, "pattern"),
+            mapping(args, "definition"),
+            priority=number,
+            apply_to=args.get("apply_to", "all"),
+            operator=operator,
+        )
+    except PolicyError as error:
+        raise PolicyRefused(str(error)) from None
+
+
+def _clear_policy(node: AdminNode, args: Args, operator: bool) -> None:
+    vhost, name = text(args, "vhost"), text(args, "name")
+    if name not in admin_policies.list_names(node, vhost, operator=operator):
+        raise PolicyRefused("Parameter does not exist")
+    admin_policies.clear_policy(node, vhost, name, operator=operator)
+
+
+def _list_policies(node: AdminNode, args: Args, operator: bool) -> list[Row]:
+    vhost = text(args, "vhost")
+    if vhost not in node.vhosts:
+        raise no_such_vhost(vhost)
+    return [_policy_row(p) for p in admin_policies.list_policies(node, vhost, operator=operator)]
+
+
+@operation("set_policy")
+def set_policy(node: AdminNode, args: Args) -> None:
+    _set_policy(node, args, False)
+
+
+@operation("clear_policy")
+def clear_policy(node: AdminNode, args: Args) -> None:
+    _clear_policy(node, args, False)
+
+
+@operation("list_policies")
+def list_policies(node: AdminNode, args: Args) -> list[Row]:
+    return _list_policies(node, args, False)
+
+
+@operation("set_operator_policy")
+def set_operator_policy(node: AdminNode, args: Args) -> None:
+    _set_policy(node, args, True)
+
+
+@operation("clear_operator_policy")
+def clear_operator_policy(node: AdminNode, args: Args) -> None:
+    _clear_policy(node, args, True)
+
+
+@operation("list_operator_policies")
+def list_operator_policies(node: AdminNode, args: Args) -> list[Row]:
+    return _list_policies(node, args, True)

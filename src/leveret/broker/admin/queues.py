@@ -19,6 +19,7 @@ from leveret.broker.admin.base import (
 from leveret.broker.admin.channels import ConsumerInfo, queue_consumers
 from leveret.broker.admin.connections import connection_name
 from leveret.broker.message import QueueEntry
+from leveret.broker.policies import effective_definition
 from leveret.broker.queue import Queue
 from leveret.broker.queue_options import with_default_queue_type
 from leveret.broker.stats import GaugeRates, MessageStats
@@ -70,6 +71,9 @@ class QueueInfo:
     owner: OwnerRef | None = None
     stats: MessageStats | None = None
     depth_rates: GaugeRates | None = None
+    policy: str | None = None
+    operator_policy: str | None = None
+    effective_policy_definition: dict[str, object] = field(default_factory=dict)
 
     @property
     def messages(self) -> int:
@@ -138,6 +142,9 @@ def queue_info(
         owner=owner,
         stats=queue.stats,
         depth_rates=queue.depth_rates,
+        policy=queue.policy.name if queue.policy is not None else None,
+        operator_policy=(queue.operator_policy.name if queue.operator_policy is not None else None),
+        effective_policy_definition=effective_definition(queue.policy, queue.operator_policy),
     )
 
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 
 from leveret.broker.admin.base import AdminNode, NotFound, open_connections
+from leveret.broker.admin.policies import forget_vhost_policies
 from leveret.broker.admin.stats import retire_vhost
 
 
@@ -61,5 +62,6 @@ def remove_runtime(node: AdminNode, name: str, reason: str, *, verbatim: bool = 
     for exchange in list(vhost.exchanges):
         if exchange and not exchange.startswith("amq."):
             vhost.delete_exchange(exchange)
+    forget_vhost_policies(node, vhost)
     retire_vhost(node, vhost)  # after its connections' last confirms were counted
     return True
