@@ -23,6 +23,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import Clock, SystemClock
 from leveret.broker.compat import DEFAULT_PROFILE, CompatProfile
 from leveret.broker.dead_letter import dead_letter, header_keys
+from leveret.broker.delayed import DELAYED_TYPE, DelayedMessages, delayed_router
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
@@ -41,6 +42,7 @@ from leveret.store.base import (
     StoreFailure,
 )
 from leveret.store.memory import MemoryDefinitionStore
+from leveret.store.message_store import MessageStore
 
 log = logging.getLogger("leveret.vhost")
 
@@ -171,7 +173,7 @@ class VirtualHost:
         if passive:
             return self.get_exchange(name)
         router_class = EXCHANGE_TYPES.get(type_name)
-        if router_class is None:
+        if router_class is None and type_name != DELAYED_TYPE:
             text = f"unknown exchange type '{type_name}'"
             # RabbitMQ 3.x closed the whole connection here; 4.x only the channel.
             if self.compat.unknown_exchange_type_closes_connection:
@@ -207,17 +209,51 @@ class VirtualHost:
             )
         exchange = Exchange(
             name,
-            router_class(),
+            router_class() if router_class is not None else delayed_router(name, args),
             durable=durable,
             auto_delete=auto_delete,
             internal=internal,
             arguments=args,
+            type_name=type_name,
         )
         if durable:
             definition = ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
             self._persist(f"exchange '{name}'", lambda: self.definitions.add_exchange(definition))
         self.exchanges[name] = exchange
+        self._hold_delayed(exchange, fresh=True)
         return exchange
+
+    def _hold_delayed(self, exchange: Exchange, *, fresh: bool) -> int:
+        """Give an x-delayed-message exchange its pending messages (a log in the message
+        store when durable); after a restart, the ones it had. Returns how many."""
+        if exchange.type_name != DELAYED_TYPE:
+            return 0
+        store = self.logs if exchange.durable and isinstance(self.logs, MessageStore) else None
+        delayed = DelayedMessages(
+            self.name,
+            exchange.name,
+            self.clock,
+            lambda message: self.release_delayed(exchange, message),
+            store,
+            fresh=fresh,
+        )
+        exchange.delayed = delayed
+        return 0 if fresh else delayed.recover()
+
+    def release_delayed(self, exchange: Exchange, message: Message) -> None:
+        """Route a delayed message that is due through its exchange's bindings."""
+        if self.exchanges.get(exchange.name) is not exchange:
+            return
+        try:
+            message, queues = self.publish_targets(exchange, message)
+        except ChannelError as error:
+            log.warning("delayed message dropped %s: %s", self._where(), error.detail)
+            return
+        exchange.stats.publish_out += len(queues)
+        self.routed += len(queues)
+        for queue in queues:
+            queue.stats.publish += 1
+            queue.publish(message)
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
         if name == "":
@@ -241,6 +277,9 @@ class VirtualHost:
 
     def _remove_exchange(self, exchange: Exchange, persisted: bool = False) -> None:
         self.exchanges.pop(exchange.name, None)
+        delayed = exchange.delayed
+        if isinstance(delayed, DelayedMessages):
+            delayed.destroy()
         if exchange.durable and not persisted:
             self._forget(
                 f"exchange '{exchange.name}'",
@@ -528,16 +567,27 @@ class VirtualHost:
         for x in definitions.exchanges:
             if x.vhost == self.name and x.name not in self.exchanges:
                 router_class = EXCHANGE_TYPES.get(x.type)
-                if router_class is None:
+                if router_class is None and x.type != DELAYED_TYPE:
                     continue
-                self.exchanges[x.name] = Exchange(
+                try:
+                    router = (
+                        router_class()
+                        if router_class is not None
+                        else delayed_router(x.name, dict(x.arguments))
+                    )
+                except ChannelError:
+                    continue
+                exchange = Exchange(
                     x.name,
-                    router_class(),
+                    router,
                     durable=True,
                     auto_delete=x.auto_delete,
                     internal=x.internal,
                     arguments=dict(x.arguments),
+                    type_name=x.type,
                 )
+                self.exchanges[x.name] = exchange
+                self._hold_delayed(exchange, fresh=False)
         queues = []
         for q in definitions.queues:
             if q.vhost == self.name and q.name not in self.queues:
@@ -594,7 +644,7 @@ class VirtualHost:
             if not exchange.arguments:
                 destinations = exchange.router.route(
                     message.routing_key,
-                    message.headers if exchange.type_name == "headers" else None,
+                    message.headers if exchange.router.name == "headers" else None,
                 )
                 if all(isinstance(d, Queue) for d in destinations):
                     return list(destinations)  # type: ignore[arg-type]
@@ -612,7 +662,7 @@ class VirtualHost:
                         queues[queue] = None
                         matched = True
                     continue
-                headers = message.headers if source.type_name == "headers" else None
+                headers = message.headers if source.router.name == "headers" else None
                 for destination in source.router.route(key, headers):
                     matched = True
                     if isinstance(destination, Queue):
