@@ -93,7 +93,9 @@ def _receive(
 ) -> list[tuple[str, float]]:
     """(body, arrival time.time()) of ``count`` messages, or fewer when ``timeout`` passes."""
     got: list[tuple[str, float]] = []
-    for _method, _props_, body in channel.consume(queue, auto_ack=True, inactivity_timeout=timeout):
+    for _method, _properties, body in channel.consume(
+        queue, auto_ack=True, inactivity_timeout=timeout
+    ):
         if body is None:
             break
         got.append((body.decode(), time.time()))
