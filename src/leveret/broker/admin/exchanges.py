@@ -26,6 +26,8 @@ class ExchangeInfo:
     internal: bool
     arguments: dict[str, object] = field(default_factory=dict)
     stats: MessageStats | None = None
+    # Pending messages of an x-delayed-message exchange (the plugin's UI shows this).
+    messages_delayed: int | None = None
 
 
 def exchange_info(vhost: str, exchange: Exchange) -> ExchangeInfo:
@@ -38,6 +40,7 @@ def exchange_info(vhost: str, exchange: Exchange) -> ExchangeInfo:
         internal=exchange.internal,
         arguments=dict(exchange.arguments),
         stats=exchange.stats,
+        messages_delayed=exchange.delayed.count if exchange.delayed is not None else None,
     )
 
 
