@@ -169,6 +169,25 @@ def test_bad_or_no_delay_routes_at_once(channel: BlockingChannel, delay: object)
     channel.queue_delete(queue)
 
 
+def test_delayed_message_leaves_with_x_delay_negated(channel: BlockingChannel) -> None:
+    """The plugin negates x-delay on the way out: consumers can tell a message was delayed."""
+    _delayed_exchange(channel, "dx-negated")
+    queue = _queue(channel, "dx-negated")
+    channel.basic_publish("dx-negated", "k", b"d", _props(150, other="kept"))
+    channel.basic_publish("dx-negated", "k", b"now", _props(-20))
+    headers = []
+    for _method, properties, _body in channel.consume(queue, auto_ack=True, inactivity_timeout=2):
+        if properties is None:
+            break
+        headers.append(properties.headers)
+        if len(headers) == 2:
+            break
+    channel.cancel()
+    assert headers == [{"x-delay": -20}, {"x-delay": -150, "other": "kept"}]
+    channel.exchange_delete("dx-negated")
+    channel.queue_delete(queue)
+
+
 def test_mandatory_delayed_message_comes_back_and_is_still_delivered(
     channel: BlockingChannel,
 ) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Final
 
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
+from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock
 from leveret.broker.exchange_types import EXCHANGE_TYPES, ExchangeType
 from leveret.broker.message import Message
@@ -79,6 +80,18 @@ def delay_of(message: Message) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return 0
     return value
+
+
+def _marked_delayed(message: Message) -> Message:
+    """As the plugin does, a message that was held leaves with its x-delay negated: a
+    consumer can tell it was delayed, and a delayed exchange it reaches again (through
+    dead-lettering, say) routes it at once."""
+    delay = delay_of(message)
+    properties = BasicProperties.decode(message.properties_raw)
+    if delay <= 0 or not isinstance(properties.headers, dict):
+        return message
+    properties.headers = {**properties.headers, DELAY_HEADER: -delay}
+    return message.with_properties(properties)
 
 
 def log_name(exchange: str) -> str:
@@ -206,7 +219,7 @@ class DelayedMessages:
         stored: list[int] = []
         try:
             for entry, message in self._load(due):
-                self.release(message)
+                self.release(_marked_delayed(message))
                 if entry & _MASK32:  # a size: the record is in the log
                     stored.append(entry)
         finally:
