@@ -156,7 +156,7 @@ def test_routes_as_its_delayed_type(channel: BlockingChannel, inner: str) -> Non
     channel.queue_delete(queue)
 
 
-@pytest.mark.parametrize("delay", [-500, 0, "1000", Decimal("1.5"), None])
+@pytest.mark.parametrize("delay", [-500, 0, "1000", Decimal("1.5"), 2**32, None])
 def test_bad_or_no_delay_routes_at_once(channel: BlockingChannel, delay: object) -> None:
     _delayed_exchange(channel, "dx-bad")
     queue = _queue(channel, "dx-bad")

@@ -31,6 +31,8 @@ log = logging.getLogger("leveret.delayed")
 
 DELAYED_TYPE: Final = "x-delayed-message"
 DELAY_HEADER: Final = "x-delay"
+# The plugin delays only up to an Erlang timer's range, (2^32)-1 ms; beyond, it routes at once.
+MAX_DELAY: Final = 2**32 - 1
 # The store's name for an exchange's log: longer than any queue name may be (255 bytes),
 # so it can never be a queue's.
 _LOG_PREFIX: Final = "x-delayed-message-exchange\0" + "\0" * 240
@@ -71,13 +73,13 @@ def delayed_router(exchange: str, arguments: dict[str, object]) -> ExchangeType:
 
 
 def delay_of(message: Message) -> int:
-    """The message's delay in ms; 0 (route at once) when the header is absent, negative or
-    not an integer, as the plugin treats it."""
+    """The message's delay in ms; 0 (route at once) when the header is absent, not a
+    positive integer, or above MAX_DELAY, as the plugin treats it."""
     headers = message.headers
     if not headers:
         return 0
     value = headers.get(DELAY_HEADER)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DELAY:
         return 0
     return value
 
