@@ -44,9 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--window", type=float, default=120.0, help="seconds of due times")
-    parser.add_argument(
-        "--rate", type=float, default=15000.0, help="expected publish rate, msg/s"
-    )
+    parser.add_argument("--rate", type=float, default=15000.0, help="expected publish rate, msg/s")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="leveret-delayed-bench-"))
     port = free_port()
@@ -114,8 +112,10 @@ def main() -> None:
         )
         channel.basic_qos(prefetch_count=2000)
         lateness: list[float] = []
+        # The first message is not due for a while yet: wait that long, and 30 s more.
+        patience = max(30.0, first_due - time.time() + 30)
         for _method, _properties, body in channel.consume(
-            "bench-delayed-q", auto_ack=True, inactivity_timeout=30
+            "bench-delayed-q", auto_ack=True, inactivity_timeout=patience
         ):
             if body is None:
                 break
