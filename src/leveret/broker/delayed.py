@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Final
 
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
-from leveret.amqp.spec import BasicProperties
 from leveret.broker.clock import Cancellable, Clock
 from leveret.broker.exchange_types import EXCHANGE_TYPES, ExchangeType
 from leveret.broker.message import Message
@@ -89,9 +88,11 @@ def _marked_delayed(message: Message) -> Message:
     consumer can tell it was delayed, and a delayed exchange it reaches again (through
     dead-lettering, say) routes it at once."""
     delay = delay_of(message)
-    properties = BasicProperties.decode(message.properties_raw)
-    if delay <= 0 or not isinstance(properties.headers, dict):
+    if delay <= 0:
         return message
+    # Decoded once (delay_of cached it); the held message is not used after this.
+    properties = message.properties
+    assert isinstance(properties.headers, dict)
     properties.headers = {**properties.headers, DELAY_HEADER: -delay}
     return message.with_properties(properties)
 
