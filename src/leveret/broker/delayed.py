@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from leveret.amqp.errors import PRECONDITION_FAILED, ChannelError
 from leveret.broker.clock import Cancellable, Clock
@@ -25,6 +25,10 @@ from leveret.broker.exchange_types import EXCHANGE_TYPES, ExchangeType
 from leveret.broker.message import Message
 from leveret.store.message_store import MessageStore
 from leveret.store.queue_log import QueueLog, decode_record
+
+if TYPE_CHECKING:
+    from leveret.broker.exchange import Exchange
+    from leveret.broker.vhost import VirtualHost
 
 log = logging.getLogger("leveret.delayed")
 
@@ -69,6 +73,42 @@ def delayed_router(exchange: str, arguments: dict[str, object]) -> ExchangeType:
             "Invalid argument, 'x-delayed-type' must be an existing exchange type",
         )
     return router_class()
+
+
+def attach_delayed(vhost: VirtualHost, exchange: Exchange, *, fresh: bool) -> int:
+    """Give an x-delayed-message exchange its pending messages (a log in the message store
+    when durable); after a restart (not ``fresh``), the ones it had. Returns how many."""
+    if exchange.type_name != DELAYED_TYPE:
+        return 0
+    logs = vhost.logs
+    store = logs if exchange.durable and isinstance(logs, MessageStore) else None
+    delayed = DelayedMessages(
+        vhost.name,
+        exchange.name,
+        vhost.clock,
+        lambda message: _release(vhost, exchange, message),
+        store,
+        fresh=fresh,
+    )
+    exchange.delayed = delayed
+    return 0 if fresh else delayed.recover()
+
+
+def _release(vhost: VirtualHost, exchange: Exchange, message: Message) -> None:
+    """Route a due message through its exchange's bindings (its delay is not looked at
+    again), counted as publish.route counts what it routes."""
+    if vhost.exchanges.get(exchange.name) is not exchange:
+        return
+    try:
+        message, queues = vhost.publish_targets(exchange, message)
+    except ChannelError as error:
+        log.warning("delayed message dropped in vhost '%s': %s", vhost.name, error.detail)
+        return
+    exchange.stats.publish_out += len(queues)
+    vhost.routed += len(queues)
+    for queue in queues:
+        queue.stats.publish += 1
+        queue.publish(message)
 
 
 def delay_of(message: Message) -> int:

@@ -23,7 +23,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import Clock, SystemClock
 from leveret.broker.compat import DEFAULT_PROFILE, CompatProfile
 from leveret.broker.dead_letter import dead_letter, header_keys
-from leveret.broker.delayed import DELAYED_TYPE, DelayedMessages, delayed_router
+from leveret.broker.delayed import DELAYED_TYPE, DelayedMessages, attach_delayed, delayed_router
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
@@ -42,7 +42,6 @@ from leveret.store.base import (
     StoreFailure,
 )
 from leveret.store.memory import MemoryDefinitionStore
-from leveret.store.message_store import MessageStore
 
 log = logging.getLogger("leveret.vhost")
 
@@ -220,40 +219,8 @@ class VirtualHost:
             definition = ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
             self._persist(f"exchange '{name}'", lambda: self.definitions.add_exchange(definition))
         self.exchanges[name] = exchange
-        self._hold_delayed(exchange, fresh=True)
+        attach_delayed(self, exchange, fresh=True)
         return exchange
-
-    def _hold_delayed(self, exchange: Exchange, *, fresh: bool) -> int:
-        """Give an x-delayed-message exchange its pending messages (a log in the message
-        store when durable); after a restart, the ones it had. Returns how many."""
-        if exchange.type_name != DELAYED_TYPE:
-            return 0
-        store = self.logs if exchange.durable and isinstance(self.logs, MessageStore) else None
-        delayed = DelayedMessages(
-            self.name,
-            exchange.name,
-            self.clock,
-            lambda message: self.release_delayed(exchange, message),
-            store,
-            fresh=fresh,
-        )
-        exchange.delayed = delayed
-        return 0 if fresh else delayed.recover()
-
-    def release_delayed(self, exchange: Exchange, message: Message) -> None:
-        """Route a delayed message that is due through its exchange's bindings."""
-        if self.exchanges.get(exchange.name) is not exchange:
-            return
-        try:
-            message, queues = self.publish_targets(exchange, message)
-        except ChannelError as error:
-            log.warning("delayed message dropped %s: %s", self._where(), error.detail)
-            return
-        exchange.stats.publish_out += len(queues)
-        self.routed += len(queues)
-        for queue in queues:
-            queue.stats.publish += 1
-            queue.publish(message)
 
     def delete_exchange(self, name: str, *, if_unused: bool = False) -> None:
         if name == "":
@@ -587,7 +554,7 @@ class VirtualHost:
                     type_name=x.type,
                 )
                 self.exchanges[x.name] = exchange
-                self._hold_delayed(exchange, fresh=False)
+                attach_delayed(self, exchange, fresh=False)
         queues = []
         for q in definitions.queues:
             if q.vhost == self.name and q.name not in self.queues:
