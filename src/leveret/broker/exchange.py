@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from leveret.broker.exchange_types import ExchangeType
+from leveret.broker.message import Message
 from leveret.broker.stats import MessageStats
+
+
+class Delayer(Protocol):
+    """Holds a delayed exchange's messages until due (broker/delayed.py)."""
+
+    @property
+    def count(self) -> int: ...
+
+    def hold(self, message: Message) -> int:
+        """0: not delayed, route it now; 1: held; 2: held and written (confirm after sync)."""
+        ...
 
 
 class Exchange:
@@ -14,6 +26,7 @@ class Exchange:
         "alternate",
         "arguments",
         "auto_delete",
+        "delayed",
         "durable",
         "internal",
         "name",
@@ -32,10 +45,13 @@ class Exchange:
         auto_delete: bool = False,
         internal: bool = False,
         arguments: dict[str, object] | None = None,
+        type_name: str | None = None,
     ):
         self.name = name
         self.router = router
-        self.type_name = router.name
+        # A delayed exchange's type is x-delayed-message; it routes as its router's type.
+        self.type_name = type_name or router.name
+        self.delayed: Delayer | None = None
         # publish_in (from publishers) and publish_out (routed on to queues), for the API.
         self.stats = MessageStats()
         self.durable = durable

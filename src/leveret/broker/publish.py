@@ -39,6 +39,9 @@ _PENDING: Final = 0
 _STORED: Final = 1
 _FAILED: Final = 2
 
+# Delayer.hold's answer for a delayed message written to the store.
+_HELD_STORED: Final = 2
+
 
 class ReplyRouter(Protocol):
     """Where direct reply-to consumers are registered (the node)."""
@@ -261,6 +264,10 @@ def route(
             exchange_stats.publish_out += 1
             if not vhost.compat.returns_mandatory_replies:
                 outcome = ROUTED
+    elif exchange.delayed is not None and (held := exchange.delayed.hold(message)):
+        # Routed when due. Nowhere now: a mandatory one comes back as unroutable at once,
+        # as with the plugin.
+        needs_sync = held == _HELD_STORED
     else:
         message, queues = vhost.publish_targets(exchange, message)
         if queues:

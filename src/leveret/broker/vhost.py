@@ -23,6 +23,7 @@ from leveret.broker.channel import random_name
 from leveret.broker.clock import Clock, SystemClock
 from leveret.broker.compat import DEFAULT_PROFILE, CompatProfile
 from leveret.broker.dead_letter import dead_letter, header_keys
+from leveret.broker.delayed import DELAYED_TYPE, DelayedMessages, attach_delayed, delayed_router
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.message import Message
@@ -175,7 +176,7 @@ class VirtualHost:
         if passive:
             return self.get_exchange(name)
         router_class = EXCHANGE_TYPES.get(type_name)
-        if router_class is None:
+        if router_class is None and type_name != DELAYED_TYPE:
             text = f"unknown exchange type '{type_name}'"
             # RabbitMQ 3.x closed the whole connection here; 4.x only the channel.
             if self.compat.unknown_exchange_type_closes_connection:
@@ -211,16 +212,18 @@ class VirtualHost:
             )
         exchange = Exchange(
             name,
-            router_class(),
+            router_class() if router_class is not None else delayed_router(name, args),
             durable=durable,
             auto_delete=auto_delete,
             internal=internal,
             arguments=args,
+            type_name=type_name,
         )
         if durable:
             definition = ExchangeDefinition(self.name, name, type_name, auto_delete, internal, args)
             self._persist(f"exchange '{name}'", lambda: self.definitions.add_exchange(definition))
         self.exchanges[name] = exchange
+        attach_delayed(self, exchange, fresh=True)
         apply_to_exchange(exchange, self.policies.values())
         return exchange
 
@@ -246,6 +249,9 @@ class VirtualHost:
 
     def _remove_exchange(self, exchange: Exchange, persisted: bool = False) -> None:
         self.exchanges.pop(exchange.name, None)
+        delayed = exchange.delayed
+        if isinstance(delayed, DelayedMessages):
+            delayed.destroy()
         if exchange.durable and not persisted:
             self._forget(
                 f"exchange '{exchange.name}'",
@@ -541,17 +547,28 @@ class VirtualHost:
         for x in definitions.exchanges:
             if x.vhost == self.name and x.name not in self.exchanges:
                 router_class = EXCHANGE_TYPES.get(x.type)
-                if router_class is None:
+                if router_class is None and x.type != DELAYED_TYPE:
                     continue
-                self.exchanges[x.name] = Exchange(
+                try:
+                    router = (
+                        router_class()
+                        if router_class is not None
+                        else delayed_router(x.name, dict(x.arguments))
+                    )
+                except ChannelError:
+                    continue
+                exchange = Exchange(
                     x.name,
-                    router_class(),
+                    router,
                     durable=True,
                     auto_delete=x.auto_delete,
                     internal=x.internal,
                     arguments=dict(x.arguments),
+                    type_name=x.type,
                 )
-                apply_to_exchange(self.exchanges[x.name], self.policies.values())
+                self.exchanges[x.name] = exchange
+                attach_delayed(self, exchange, fresh=False)
+                apply_to_exchange(exchange, self.policies.values())
         queues = []
         for q in definitions.queues:
             if q.vhost == self.name and q.name not in self.queues:
@@ -608,7 +625,7 @@ class VirtualHost:
             if not exchange.arguments and exchange.alternate is None:
                 destinations = exchange.router.route(
                     message.routing_key,
-                    message.headers if exchange.type_name == "headers" else None,
+                    message.headers if exchange.router.name == "headers" else None,
                 )
                 if all(isinstance(d, Queue) for d in destinations):
                     return list(destinations)  # type: ignore[arg-type]
@@ -626,7 +643,7 @@ class VirtualHost:
                         queues[queue] = None
                         matched = True
                     continue
-                headers = message.headers if source.type_name == "headers" else None
+                headers = message.headers if source.router.name == "headers" else None
                 for destination in source.router.route(key, headers):
                     matched = True
                     if isinstance(destination, Queue):

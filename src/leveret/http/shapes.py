@@ -127,6 +127,8 @@ def exchange_json(info: ExchangeInfo, *, detailed: bool = False) -> Json:
     }
     if info.policy is not None:
         found["policy"] = info.policy
+    if info.messages_delayed is not None:  # x-delayed-message: held until due
+        found["messages_delayed"] = info.messages_delayed
     _add_stats(found, info.stats, EXCHANGE_GROUPS)
     if detailed:
         # Per-channel and per-queue rates ("detailed" rates mode) are not kept.

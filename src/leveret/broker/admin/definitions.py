@@ -33,6 +33,7 @@ from leveret.broker.access.model import USER_LIMITS, VHOST_LIMITS
 from leveret.broker.access.passwords import ALGORITHMS, SHA256, hash_password
 from leveret.broker.admin.base import AdminNode, NotFound, get_vhost
 from leveret.broker.admin.policies import list_policies, set_policy
+from leveret.broker.delayed import DELAYED_TYPE
 from leveret.broker.exchange import Exchange
 from leveret.broker.exchange_types import EXCHANGE_TYPES
 from leveret.broker.policies import PolicyError
@@ -521,7 +522,7 @@ def _import_exchanges(node: AdminNode, data: Mapping[str, Any], warnings: list[s
         name, type_name = _text(entry, "name"), _text(entry, "type")
         if name == "" or name.startswith("amq."):
             continue  # predeclared on every vhost
-        if type_name not in EXCHANGE_TYPES:
+        if type_name not in EXCHANGE_TYPES and type_name != DELAYED_TYPE:
             unsupported.append(f"{name} ({type_name})")
             continue
         vhost = node.vhosts.get(_text(entry, "vhost"))

@@ -27,6 +27,8 @@ class ExchangeInfo:
     arguments: dict[str, object] = field(default_factory=dict)
     stats: MessageStats | None = None
     policy: str | None = None
+    # Pending messages of an x-delayed-message exchange (the plugin's UI shows this).
+    messages_delayed: int | None = None
 
 
 def exchange_info(vhost: str, exchange: Exchange) -> ExchangeInfo:
@@ -40,6 +42,7 @@ def exchange_info(vhost: str, exchange: Exchange) -> ExchangeInfo:
         arguments=dict(exchange.arguments),
         stats=exchange.stats,
         policy=exchange.policy.name if exchange.policy is not None else None,
+        messages_delayed=exchange.delayed.count if exchange.delayed is not None else None,
     )
 
 
