@@ -165,6 +165,9 @@ def start_broker(certs: Certs) -> Iterator[Callable[..., ThreadedNode]]:
 
     def start(*, tls: TLSConfig | None = None, **settings: Any) -> ThreadedNode:
         settings.setdefault("handshake_timeout", 5.0)
+        # HTTP listeners only when a test asks: 15672 may be anyone's.
+        settings.setdefault("management_port", None)
+        settings.setdefault("prometheus_port", None)
         config = Config(port=0, ssl_port=0, data_dir=None, ssl=tls or tls_config(certs), **settings)
         users = {CLIENT_DN: "unused-" + CLIENT_DN, "client": "unused-client"}
         broker = ThreadedNode(config, users).start()
