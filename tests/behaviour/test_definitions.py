@@ -305,8 +305,10 @@ def test_unsupported_parts_warn_once_each(broker: leveret.Broker) -> None:
         "parameters: 2 skipped, not supported (components: federation-upstream, shovel)",
         "global_parameters: 1 skipped, global parameters are not supported (a_plugin_setting)",
         "policy 'p1' in vhost 'old-vhost' skipped: Validation failed no policy provided",
-        "exchanges: 2 skipped, their types are not supported "
-        "(delayed (x-delayed-message), hashed (x-consistent-hash))",
+        # x-delayed-message is supported, but a declare without x-delayed-type is refused.
+        "exchange 'delayed' in vhost 'old-vhost' skipped: Invalid argument, "
+        "'x-delayed-type' must be an existing exchange type",
+        "exchanges: 1 skipped, their types are not supported (hashed (x-consistent-hash))",
         "queue 'q' in vhost 'missing' skipped: no such vhost",
     ]
     users = {u.name: u for u in broker.access(lambda a: a.list_users())}
