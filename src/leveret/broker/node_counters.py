@@ -55,6 +55,21 @@ class NodeCounters:
         self.message_sizes = [0] * (len(MESSAGE_SIZE_BOUNDS) + 1)
         self.message_bytes = 0
 
+    def copy(self) -> NodeCounters:
+        """A snapshot (for a scrape formatted off the loop). Field by field: a compiled
+        class has no ``__slots__`` to walk."""
+        found = NodeCounters()
+        found.connections_opened = self.connections_opened
+        found.connections_closed = self.connections_closed
+        found.channels_opened = self.channels_opened
+        found.channels_closed = self.channels_closed
+        found.queues_declared = self.queues_declared
+        found.queues_created = self.queues_created
+        found.queues_deleted = self.queues_deleted
+        found.message_sizes = list(self.message_sizes)
+        found.message_bytes = self.message_bytes
+        return found
+
     def message_received(self, size: int) -> None:
         """Count one message from a publisher (``size``: its body in bytes)."""
         self.message_sizes[bisect_left(MESSAGE_SIZE_BOUNDS, size)] += 1

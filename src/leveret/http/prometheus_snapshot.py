@@ -157,14 +157,6 @@ def _address(peer: tuple[str, int] | None) -> str:
     return f"{peer[0]}:{peer[1]}" if peer is not None else "unknown"
 
 
-def _copy_counters(counters: NodeCounters) -> NodeCounters:
-    copy = NodeCounters()
-    for name in NodeCounters.__slots__:
-        value = getattr(counters, name)
-        setattr(copy, name, list(value) if isinstance(value, list) else value)
-    return copy
-
-
 def message_totals(node: ManagedNode) -> dict[str, int]:
     """Node-wide message counters, keyed by RabbitMQ's ``rabbitmq_global_messages_*``
     names without that prefix (``received_total``, ...)."""
@@ -274,7 +266,7 @@ def take_snapshot(node: ManagedNode, scope: Scope) -> Snapshot:
         cluster_name=node.cluster_name,
         cluster_id=node.cluster_id,
         uptime=max(time.time() - node.started_at, 0.0),
-        counters=_copy_counters(node.counters),
+        counters=node.counters.copy(),
         resources=node.resources() if need_node else None,
         alarms=frozenset(node.alarms),
         message_totals=message_totals(node) if scope.wants("global") else {},
