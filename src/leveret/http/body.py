@@ -20,12 +20,17 @@ NOT_JSON = "not_json"
 
 def parse_object(raw: bytes, not_json: str = NOT_JSON) -> dict[str, Any]:
     """The JSON object in ``raw``; an empty body is an empty object (RabbitMQ's PUT of a
-    vhost needs no body)."""
+    vhost needs no body).
+
+    A string with a lone surrogate (an unpaired ``\\ud800`` escape) is refused like text
+    that is not JSON: it is no Unicode text, and names, payloads and stored definitions
+    must encode to UTF-8 further on."""
     if not raw.strip():
         return {}
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError):
         raise bad_request(not_json) from None
     if not isinstance(value, dict):
         raise bad_request(not_json)
