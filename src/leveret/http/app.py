@@ -14,6 +14,7 @@ from leveret.http.api import (
     health,
     limits,
     nodes,
+    openapi,
     overview,
     permissions,
     queues,
@@ -46,6 +47,7 @@ RESOURCES = (
     connections,
     channels,
     consumers,
+    openapi,
 )
 
 
