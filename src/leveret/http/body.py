@@ -22,13 +22,15 @@ def parse_object(raw: bytes, not_json: str = NOT_JSON) -> dict[str, Any]:
     """The JSON object in ``raw``; an empty body is an empty object (RabbitMQ's PUT of a
     vhost needs no body).
 
-    A string with a lone surrogate (an unpaired ``\\ud800`` escape) is refused like text
-    that is not JSON: it is no Unicode text, and names, payloads and stored definitions
-    must encode to UTF-8 further on."""
+    A body that is not UTF-8, and a string with a lone surrogate (an unpaired ``\\ud800``
+    escape), are refused like text that is not JSON: neither is Unicode text, and names,
+    payloads and stored definitions must encode to UTF-8 further on."""
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        # UTF-8 only, as RFC 8259 wants and RabbitMQ reads it (json.loads would also
+        # take UTF-16 and UTF-32 bytes).
+        value = json.loads(raw.decode("utf-8"))
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError):
         raise bad_request(not_json) from None

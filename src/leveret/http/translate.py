@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import datetime
 import decimal
-import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -67,7 +66,7 @@ def boolean(body: Body, name: str, default: bool = False) -> bool:
         return value
     if value in ("true", "false"):
         return bool(value == "true")
-    raise ApiError(400, ["not_boolean", _shown(value)])
+    raise ApiError(400, ["not_boolean", value])
 
 
 def text(body: Body, name: str, default: str = "") -> str:
@@ -90,7 +89,7 @@ def integer(body: Body, name: str, default: int | None = None) -> int | None:
             return int(value)
         except ValueError:
             pass
-    raise ApiError(400, ["not_integer", _shown(value)])
+    raise ApiError(400, ["not_integer", value])
 
 
 def table_field(body: Body, name: str) -> dict[str, object]:
@@ -114,10 +113,6 @@ def encodable(converted: dict[str, object], name: str) -> dict[str, object]:
     except (ValueError, TypeError) as error:
         raise bad_request(f"{name}: {error}") from None
     return converted
-
-
-def _shown(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def to_table(value: Mapping[str, Any]) -> dict[str, object]:
@@ -253,7 +248,7 @@ def payload_from_json(body: Body) -> bytes:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, ["not_base64", payload]) from None
-    raise ApiError(400, ["unsupported_encoding", _shown(encoding)])
+    raise ApiError(400, ["unsupported_encoding", encoding])
 
 
 def payload_to_json(payload: bytes, encoding: str) -> tuple[str, str]:
