@@ -434,3 +434,24 @@ def test_values_beyond_amqp_encoding_are_400(api: Api, queue_and_exchange: tuple
         }
         json_error(api.post(publish, json=message), 400)
     assert api.get(f"queues/%2F/{quote(queue)}").json()["messages"] == 0
+
+
+# -- what goes back into headers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("filename", ['a\nb\x1f".json', "\x00", "été.json", "x\r\nSet-Cookie: y"])
+def test_a_download_name_never_breaks_the_answer(
+    api: Api, is_external_broker: bool, filename: str
+) -> None:
+    """The name goes into Content-Disposition without line breaks (no header injection);
+    Leveret drops every control character, which aiohttp refuses to send (it would close
+    the connection without an answer), where RabbitMQ keeps the others."""
+    reply = api.get("definitions", params={"download": filename})
+    assert reply.status_code == 200
+    assert "users" in reply.json()
+    disposition = reply.headers["Content-Disposition"]
+    assert disposition.startswith("attachment")
+    assert "\r" not in disposition and "\n" not in disposition
+    assert "Set-Cookie" not in reply.headers
+    if not is_external_broker:
+        assert not any(ord(c) < 0x20 for c in disposition)
