@@ -227,6 +227,12 @@ def parse_queue_options(
     dlrk = _str_arg(args, "x-dead-letter-routing-key", name, vhost)
     if dlrk is not None and dlx is None:
         raise _invalid("x-dead-letter-routing-key", name, vhost, "routing_key_but_no_dlx_defined")
+    # A dead-lettered message is kept with its exchange and routing key as AMQP short
+    # strings; longer ones could be declared (RabbitMQ takes them) but never stored.
+    for key, value in (("x-dead-letter-exchange", dlx), ("x-dead-letter-routing-key", dlrk)):
+        size = len(value.encode("utf-8", "surrogateescape")) if value is not None else 0
+        if size > 255:
+            raise _invalid(key, name, vhost, f"{{too_long,{size}}}")
     return QueueOptions(
         queue_type=queue_type,
         message_ttl=_int_arg(args, "x-message-ttl", name, vhost, 0),

@@ -16,6 +16,7 @@ from leveret.http.api import (
     limits,
     move,
     nodes,
+    openapi,
     overview,
     permissions,
     policies,
@@ -51,8 +52,8 @@ RESOURCES = (
     connections,
     channels,
     consumers,
-    policies,
     ui_routes,  # the browser UI at / (static files)
+    openapi,
 )
 
 

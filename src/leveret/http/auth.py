@@ -20,9 +20,11 @@ from leveret.http.keys import NODE
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="RabbitMQ Management"'}
 
 # Paths that answer without credentials, as RabbitMQ's do (the UI's files and login page,
-# and the two probes newer RabbitMQ serves to load balancers without credentials).
+# and the two probes newer RabbitMQ serves to load balancers without credentials), and
+# Leveret's OpenAPI description of the API.
 PUBLIC_PREFIXES = (
     "/api/auth",
+    "/api/openapi.json",
     "/api/health/checks/is-in-service",
     "/api/health/checks/ready-to-serve-clients",
 )

@@ -20,12 +20,19 @@ NOT_JSON = "not_json"
 
 def parse_object(raw: bytes, not_json: str = NOT_JSON) -> dict[str, Any]:
     """The JSON object in ``raw``; an empty body is an empty object (RabbitMQ's PUT of a
-    vhost needs no body)."""
+    vhost needs no body).
+
+    A body that is not UTF-8, and a string with a lone surrogate (an unpaired ``\\ud800``
+    escape), are refused like text that is not JSON: neither is Unicode text, and names,
+    payloads and stored definitions must encode to UTF-8 further on."""
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        # UTF-8 only, as RFC 8259 wants and RabbitMQ reads it (json.loads would also
+        # take UTF-16 and UTF-32 bytes).
+        value = json.loads(raw.decode("utf-8"))
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError):
         raise bad_request(not_json) from None
     if not isinstance(value, dict):
         raise bad_request(not_json)

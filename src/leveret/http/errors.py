@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -32,16 +33,17 @@ _ERROR_WORDS = {
 
 class ApiError(Exception):
     """Raise from a handler to answer ``status`` with ``{"error", "reason"}``. The reason
-    is text, or a list where RabbitMQ gives one (``["not_boolean", "yes"]``)."""
+    is text, or a list where RabbitMQ gives one (``["not_boolean", "yes"]``), whose items
+    after the first are the offending JSON values as they were sent."""
 
-    def __init__(self, status: int, reason: str | list[str], error: str | None = None):
+    def __init__(self, status: int, reason: str | list[Any], error: str | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.error = error if error is not None else _ERROR_WORDS.get(status, "bad_request")
 
 
-def bad_request(reason: str | list[str]) -> ApiError:
+def bad_request(reason: str | list[Any]) -> ApiError:
     return ApiError(400, reason)
 
 
@@ -50,7 +52,7 @@ def not_found() -> ApiError:
 
 
 def json_error(
-    status: int, error: str, reason: str | list[str], headers: dict[str, str] | None = None
+    status: int, error: str, reason: str | list[Any], headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status, headers=headers)
 

@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import datetime
 import decimal
-import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -32,6 +31,7 @@ from leveret.amqp.errors import (
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.access import Grant
 from leveret.http.auth import caller, require_vhost
+from leveret.http.body import parse_object
 from leveret.http.errors import ApiError, bad_request
 from leveret.http.keys import NODE
 from leveret.http.lists import shape_items
@@ -40,6 +40,8 @@ Body = dict[str, Any]
 
 # RabbitMQ's answer to an operation the user's permissions forbid.
 ACCESS_REFUSED_REASON = "Access refused."
+# The bytes of an AMQP short string (names, routing keys, text properties).
+MAX_SHORT_STRING = 255
 
 
 # -- request bodies ---------------------------------------------------------------------
@@ -48,16 +50,7 @@ ACCESS_REFUSED_REASON = "Access refused."
 async def read_body(request: web.Request) -> Body:
     """The request's JSON object; 400 "not_json" for anything else (an empty body is an
     empty object, as RabbitMQ takes it)."""
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("not_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("not_json")
-    return body
+    return parse_object(await request.read())
 
 
 def require_keys(body: Body, *names: str) -> None:
@@ -73,7 +66,7 @@ def boolean(body: Body, name: str, default: bool = False) -> bool:
         return value
     if value in ("true", "false"):
         return bool(value == "true")
-    raise ApiError(400, ["not_boolean", _shown(value)])
+    raise ApiError(400, ["not_boolean", value])
 
 
 def text(body: Body, name: str, default: str = "") -> str:
@@ -96,7 +89,7 @@ def integer(body: Body, name: str, default: int | None = None) -> int | None:
             return int(value)
         except ValueError:
             pass
-    raise ApiError(400, ["not_integer", _shown(value)])
+    raise ApiError(400, ["not_integer", value])
 
 
 def table_field(body: Body, name: str) -> dict[str, object]:
@@ -107,11 +100,19 @@ def table_field(body: Body, name: str) -> dict[str, object]:
         return {}
     if not isinstance(value, dict):
         raise ApiError(400, ["not_table", name])
-    return to_table(value)
+    return encodable(to_table(value), name)
 
 
-def _shown(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+def encodable(converted: dict[str, object], name: str) -> dict[str, object]:
+    """``converted``, once it is known to encode as an AMQP field table: RabbitMQ keeps
+    any JSON, but Leveret stores tables and sends headers in AMQP's encoding, where an
+    integer has 64 bits, a key 255 bytes and nesting a limit; 400 naming what does not fit
+    (before anything was changed)."""
+    try:
+        table.encode_table(converted)
+    except (ValueError, TypeError) as error:
+        raise bad_request(f"{name}: {error}") from None
+    return converted
 
 
 def to_table(value: Mapping[str, Any]) -> dict[str, object]:
@@ -199,15 +200,29 @@ def properties_from_json(value: object) -> BasicProperties:
             number = value[name]
             if not isinstance(number, int) or isinstance(number, bool):
                 raise ApiError(400, ["not_int", name])
-            if name != "timestamp" and not 0 <= number <= 255:
-                raise ApiError(400, ["not_int", name])  # an octet on the wire
+            # An octet on the wire; a timestamp is an unsigned 64-bit integer.
+            if not 0 <= number < (2**64 if name == "timestamp" else 256):
+                raise ApiError(400, ["not_int", name])
             setattr(properties, name, number)
     if "headers" in value:
         headers = value["headers"]
         if not isinstance(headers, dict):
             raise ApiError(400, ["not_table", "headers"])
-        properties.headers = to_table(headers)
+        properties.headers = encodable(to_table(headers), "headers")
+    try:
+        properties.encode()  # a text property over 255 bytes has no AMQP encoding
+    except ValueError as error:
+        raise bad_request(f"properties: {error}") from None
     return properties
+
+
+def short_string(value: str, name: str) -> str:
+    """``value``, which must fit an AMQP short string (routing keys and exchange names
+    are kept with each stored message as one): 400 beyond 255 bytes."""
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > MAX_SHORT_STRING:
+        raise bad_request(f"{name} too long ({size} bytes, at most {MAX_SHORT_STRING})")
+    return value
 
 
 def properties_to_json(properties: BasicProperties) -> dict[str, Any] | list[Any]:
@@ -233,7 +248,7 @@ def payload_from_json(body: Body) -> bytes:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, ["not_base64", payload]) from None
-    raise ApiError(400, ["unsupported_encoding", _shown(encoding)])
+    raise ApiError(400, ["unsupported_encoding", encoding])
 
 
 def payload_to_json(payload: bytes, encoding: str) -> tuple[str, str]:

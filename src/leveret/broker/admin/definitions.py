@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from leveret.amqp import table
 from leveret.amqp.errors import AMQPError
 from leveret.broker.access import AccessError
 from leveret.broker.access.model import USER_LIMITS, VHOST_LIMITS
@@ -353,6 +354,17 @@ def _table(entry: Mapping[str, Any], key: str) -> dict[str, object]:
     return dict(value) if isinstance(value, dict) else {}
 
 
+def _unencodable(arguments: Mapping[str, object]) -> str | None:
+    """Why ``arguments`` cannot be kept as an AMQP field table (an integer beyond 64 bits,
+    a key over 255 bytes, nesting too deep), or None; such an entry is skipped before
+    anything is declared."""
+    try:
+        table.encode_table(arguments)
+    except (ValueError, TypeError) as error:
+        return str(error)
+    return None
+
+
 def _import_users(node: AdminNode, data: Mapping[str, Any], warnings: list[str]) -> None:
     access = node.access
     for entry in _items(data, "users", warnings):
@@ -413,10 +425,18 @@ def _import_vhosts(node: AdminNode, data: Mapping[str, Any], warnings: list[str]
         # The vhost entry repeats its limits as [name, value] pairs (they are imported from
         # "parameters" too; applying both is harmless).
         if isinstance(limits, list):
-            pairs = {p[0]: p[1] for p in limits if isinstance(p, list) and len(p) == 2}
+            pairs = {
+                p[0]: p[1] for p in limits if isinstance(p, list) and len(p) == 2 and _named(p)
+            }
             _set_vhost_limits(node, name, pairs, warnings)
         elif isinstance(limits, dict):
             _set_vhost_limits(node, name, limits, warnings)
+
+
+def _named(pair: list[Any]) -> bool:
+    """A [name, value] pair whose name is text (anything else names no limit, and a list
+    or an object cannot even be a key)."""
+    return isinstance(pair[0], str)
 
 
 def _set_vhost_limits(
@@ -529,6 +549,10 @@ def _import_exchanges(node: AdminNode, data: Mapping[str, Any], warnings: list[s
         if vhost is None:
             warnings.append(f"exchange {_where(entry)} skipped: no such vhost")
             continue
+        arguments = _table(entry, "arguments")
+        if (why := _unencodable(arguments)) is not None:
+            warnings.append(f"exchange {_where(entry)} skipped: arguments: {why}")
+            continue
         try:
             vhost.declare_exchange(
                 name,
@@ -536,7 +560,7 @@ def _import_exchanges(node: AdminNode, data: Mapping[str, Any], warnings: list[s
                 durable=bool(entry.get("durable", True)),
                 auto_delete=bool(entry.get("auto_delete", False)),
                 internal=bool(entry.get("internal", False)),
-                arguments=_table(entry, "arguments"),
+                arguments=arguments,
             )
         except AMQPError as error:
             warnings.append(f"exchange {_where(entry)} skipped: {error.detail}")
@@ -558,6 +582,9 @@ def _import_queues(node: AdminNode, data: Mapping[str, Any], warnings: list[str]
         # 3.10+ also writes the type beside the arguments; a file may carry only that.
         if "x-queue-type" not in arguments and queue_type in ("quorum", "stream"):
             arguments["x-queue-type"] = queue_type
+        if (why := _unencodable(arguments)) is not None:
+            warnings.append(f"queue {_where(entry)} skipped: arguments: {why}")
+            continue
         try:
             vhost.declare_queue(
                 _text(entry, "name"),
@@ -587,8 +614,12 @@ def _import_bindings(node: AdminNode, data: Mapping[str, Any], warnings: list[st
         if destination is None or source not in vhost.exchanges:
             missing.append(described)
             continue
+        arguments = _table(entry, "arguments")
+        if (why := _unencodable(arguments)) is not None:
+            warnings.append(f"binding {described} skipped: arguments: {why}")
+            continue
         try:
-            vhost.bind(source, destination, _text(entry, "routing_key"), _table(entry, "arguments"))
+            vhost.bind(source, destination, _text(entry, "routing_key"), arguments)
         except AMQPError as error:
             warnings.append(f"binding {described} skipped: {error.detail}")
     if missing:

@@ -10,9 +10,11 @@ which also stops at the first bad entry without undoing the ones before.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from leveret.broker.admin import definitions
 from leveret.http.auth import require_administrator
@@ -29,9 +31,18 @@ def _download(request: web.Request, document: dict[str, Any]) -> web.Response:
     response = web.json_response(document)
     filename = request.query.get("download")
     if filename:
-        safe = filename.replace('"', "").replace("\r", "").replace("\n", "")
-        response.headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+        response.headers["Content-Disposition"] = _attachment(filename)
     return response
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition naming ``filename``: control characters (which no header may
+    carry: aiohttp drops the connection rather than send them), quotes and backslashes
+    left out; a name beyond ASCII in RFC 6266's ``filename*`` form."""
+    safe = "".join(c for c in filename if c.isprintable() and c not in '"\\')
+    if safe.isascii():
+        return f'attachment; filename="{safe}"'
+    return "attachment; filename*=UTF-8''" + urllib.parse.quote(safe, safe="")
 
 
 async def _upload(request: web.Request) -> tuple[dict[str, Any], str | None]:
@@ -52,7 +63,8 @@ async def _upload(request: web.Request) -> tuple[dict[str, Any], str | None]:
                 document = await part.read()
             elif part.name == "redirect":
                 redirect = (await part.read()).decode("utf-8", "replace")
-    except (ValueError, AssertionError, RuntimeError):
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError):
+        # A form aiohttp cannot parse (an invalid part header is an HttpProcessingError).
         raise bad_request(NOT_PARSED) from None
     if document is None or not document.strip():
         raise bad_request(NOT_PARSED)
@@ -63,8 +75,15 @@ def _answer(warnings: list[str], redirect: str | None) -> web.Response:
     if warnings:
         raise bad_request("; ".join(warnings))
     if redirect:
-        return web.Response(status=303, headers={"Location": redirect})
+        return web.Response(status=303, headers={"Location": _location(redirect)})
     return web.Response(status=204)
+
+
+def _location(address: str) -> str:
+    """The redirect address as a header can carry it: control characters left out,
+    anything beyond printable ASCII percent-encoded."""
+    printable = "".join(c for c in address if c.isprintable())
+    return urllib.parse.quote(printable, safe="".join(map(chr, range(0x21, 0x7F))))
 
 
 @routes.get("/api/definitions")

@@ -30,6 +30,7 @@ from leveret.http.translate import (
     properties_from_json,
     read_body,
     require_keys,
+    short_string,
     table_field,
     target_vhost,
     text,
@@ -116,7 +117,8 @@ async def publish(request: web.Request) -> web.Response:
     body = await read_body(request)
     require_keys(body, "properties", "routing_key", "payload", "payload_encoding")
     properties = properties_from_json(body["properties"])
-    routing_key = text(body, "routing_key")
+    routing_key = short_string(text(body, "routing_key"), "routing_key")
+    short_string(request.match_info["name"], "exchange name")
     payload = payload_from_json(body)
     grant = acting_grant(request, vhost)
     settled = asyncio.Event()

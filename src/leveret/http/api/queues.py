@@ -14,6 +14,7 @@ from leveret.http.keys import NODE
 from leveret.http.lists import flag, list_response, named_list_response
 from leveret.http.shapes import binding_json, queue_json
 from leveret.http.translate import (
+    MAX_SHORT_STRING,
     acting_grant,
     acting_vhost,
     boolean,
@@ -67,6 +68,11 @@ async def show(request: web.Request) -> web.Response:
 @routes.put("/api/queues/{vhost}/{name}")
 async def declare(request: web.Request) -> web.Response:
     vhost = target_vhost(request)
+    name = request.match_info["name"]
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_SHORT_STRING:
+        # RabbitMQ's words (a queue name is a short string on the wire).
+        raise bad_request(f"queue should be less than 255 bytes, actually was {size}\n")
     body = await read_body(request)
     durable = boolean(body, "durable")
     auto_delete = boolean(body, "auto_delete")
@@ -76,7 +82,7 @@ async def declare(request: web.Request) -> web.Response:
         created = queue_admin.declare_queue(
             request.app[NODE],
             vhost,
-            request.match_info["name"],
+            name,
             durable=durable,
             auto_delete=auto_delete,
             arguments=arguments,
