@@ -17,6 +17,7 @@ from leveret.broker.admin.bindings import BindingInfo
 from leveret.broker.admin.channels import ChannelInfo, ChannelRef, ConsumerInfo
 from leveret.broker.admin.connections import PROTOCOL, ConnectionInfo
 from leveret.broker.admin.exchanges import ExchangeInfo
+from leveret.broker.admin.jsonable import to_json
 from leveret.broker.admin.queues import QueueInfo
 from leveret.broker.stats import (
     CHANNEL_GROUPS,
@@ -25,7 +26,6 @@ from leveret.broker.stats import (
     GaugeRates,
     MessageStats,
 )
-from leveret.http.translate import to_json
 
 Json = dict[str, Any]
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import datetime
-import decimal
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -30,6 +27,7 @@ from leveret.amqp.errors import (
 )
 from leveret.amqp.spec import BasicProperties
 from leveret.broker.access import Grant
+from leveret.broker.admin.jsonable import to_json
 from leveret.http.auth import caller, require_vhost
 from leveret.http.body import parse_object
 from leveret.http.errors import ApiError, bad_request
@@ -135,34 +133,6 @@ def to_amqp(value: Any) -> object:
     if isinstance(value, dict):
         return to_table(value)
     raise bad_request("not_json")  # json.loads makes nothing else
-
-
-def to_json(value: object) -> Any:
-    """An AMQP field value as JSON: byte strings as text when they are UTF-8, timestamps
-    as seconds, decimals as numbers."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(raw).decode("ascii")
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, datetime.datetime):
-        return int(value.timestamp())
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    return str(value)
 
 
 # -- message properties and payloads --------------------------------------------------------

@@ -19,11 +19,8 @@ raising, so one bad entry does not leave an import half done.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ from leveret.broker.access import AccessError
 from leveret.broker.access.model import USER_LIMITS, VHOST_LIMITS
 from leveret.broker.access.passwords import ALGORITHMS, SHA256, hash_password
 from leveret.broker.admin.base import AdminNode, NotFound, get_vhost
+from leveret.broker.admin.jsonable import to_json
 from leveret.broker.admin.policies import list_policies, set_policy
 from leveret.broker.delayed import DELAYED_TYPE
 from leveret.broker.exchange import Exchange
@@ -85,30 +83,8 @@ def read_definitions_file(path: Path) -> dict[str, Any]:
 # -- export ---------------------------------------------------------------------------------
 
 
-def _jsonable(value: object) -> Any:
-    """An AMQP table value as JSON: strings stay strings, byte strings are decoded (RabbitMQ
-    writes longstr arguments as strings), timestamps become seconds."""
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(raw).decode("ascii")
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return int(value.timestamp())
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
 def _arguments(arguments: Mapping[str, object]) -> dict[str, Any]:
-    return {str(k): _jsonable(v) for k, v in arguments.items()}
+    return {str(k): to_json(v) for k, v in arguments.items()}
 
 
 def _exported_queue(queue: Queue) -> bool:
