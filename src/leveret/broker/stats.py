@@ -105,7 +105,7 @@ class MessageStats:
 
     def counts(self) -> dict[str, int]:
         """Every counter, deliver_get included."""
-        found = {name: int(getattr(self, name)) for name in COUNTERS}
+        found = dict(zip(COUNTERS, self.values(), strict=True))
         found["deliver_get"] = self.deliver_get
         return found
 
@@ -159,7 +159,11 @@ class MessageStats:
         object publishes, what it delivers): a group appears whole, zeros included, once
         any of its counters moved, and not at all before. Without ``groups``, each counter
         is its own group."""
-        counts = self.counts()
+        values = self.values()
+        if not any(values):  # nothing counted yet (most objects): counters only grow
+            return {}
+        counts = dict(zip(COUNTERS, values, strict=True))
+        counts["deliver_get"] = self.deliver_get
         found: dict[str, object] = {}
         for group in groups or tuple((name,) for name in counts):
             if any(counts.get(name) or self.rates.get(name) for name in group):
